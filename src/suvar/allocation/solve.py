@@ -259,10 +259,9 @@ class _StepSolver:
 
     def _fix(self, col: int, value: float, tag: tuple[str, str]) -> None:
         """Hold what a stage decided: a delivery exactly, a link flow or a storage as a floor."""
-        lo = max(0.0, value - 1e-9 * max(1.0, abs(value)))
-        self._col_bounds(
-            np.array([col]), lo, self.hi[col] if self.is_link[col] or col in self.lay.s else value
-        )
+        lo = min(max(0.0, value), self.hi[col])
+        floor = self.is_link[col] or col in self.lay.s
+        self._col_bounds(np.array([col]), lo, self.hi[col] if floor else lo)
         self.fixed[col] = True
         self.tag[col] = tag
 
