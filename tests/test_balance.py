@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from suvar.balance import AuditInputError, AuditInputs, water_balance
 from suvar.balance.cli import app
+from suvar.balance.inputs import NUMERIC_KEYS
 
 DATA = Path(__file__).parent / "data" / "balance"
 DOC = Path(__file__).parents[1] / "docs" / "balance.md"
@@ -233,6 +234,37 @@ def test_components_always_sum_to_system_input(
     )
     assert parts == pytest.approx(siv, rel=1e-9, abs=1e-6)
     assert r["revenue_water_m3"] + r["non_revenue_water_m3"] == pytest.approx(siv, rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    margins=st.dictionaries(st.sampled_from(NUMERIC_KEYS), st.floats(min_value=0, max_value=100), max_size=8),
+    grades=st.dictionaries(st.sampled_from(NUMERIC_KEYS), st.integers(min_value=1, max_value=10), max_size=8),
+    meter_error=st.floats(min_value=-50, max_value=50),
+    hours=st.floats(min_value=0.5, max_value=24),
+    private_m=st.floats(min_value=0, max_value=100),
+    cost=st.none() | st.floats(min_value=0, max_value=10),
+)
+def test_margins_grades_and_costs_never_crash(
+    margins: dict, grades: dict, meter_error: float, hours: float, private_m: float, cost: float | None
+) -> None:
+    inputs = {
+        **BASE,
+        "volume_from_own_sources_meter_error_pct": meter_error,
+        "supply_hours_per_day": hours,
+        "avg_private_pipe_length_m": private_m,
+        "variable_production_cost_per_m3": cost,
+        "customer_retail_unit_cost_per_m3": cost,
+        "annual_operating_cost": 1e6,
+        **{f"{k}_margin_pct": v for k, v in margins.items()},
+        **{f"{k}_grade": v for k, v in grades.items()},
+    }
+    r = water_balance(inputs)
+    for key, value in r.items():
+        if key.endswith("_margin_m3"):
+            assert value >= 0 and math.isfinite(value)
+    score = r["data_validity_score"]
+    assert score is None or 10 - 1e-9 <= score <= 100 + 1e-9
 
 
 @settings(max_examples=50, deadline=None)

@@ -231,7 +231,7 @@ def _real_loss_indicators(
     rel_var_uarl = sum(
         (d_uarl[k] * pressurised / uarl_lpd) ** 2 * variance(getattr(x, k), x.margin(k)) for k in _SYSTEM_KEYS
     )
-    rel_var_ili = rel_var_uarl + (v_real / real**2 if real else 0.0)
+    rel_var_ili = rel_var_uarl + ((v_real**0.5 / abs(real)) ** 2 if real else 0.0)
 
     per_conn = nc > 0
     rl_lcd = real * 1000.0 / (nc * days) if per_conn else None
