@@ -1,0 +1,32 @@
+# Suvar: `make run` serves the demo country on http://127.0.0.1:8000; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SUVAR_DB ?= var/suvar.duckdb
+export SUVAR_DB
+
+.PHONY: run test lint bench demo clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Suvar needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/suvar demo build --if-absent
+	$(BIN)/suvar serve
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/ingest.py
+
+demo: $(BIN)/.installed
+	$(BIN)/suvar demo build
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""Suvar: water control platform."""

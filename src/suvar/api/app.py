@@ -1,0 +1,178 @@
+"""The FastAPI application: ``create_app()`` builds it over a store (``SUVAR_DB`` by default)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from suvar.config import Settings, load_settings
+from suvar.network.geojson import network_geojson
+from suvar.security.tokens import check_token
+from suvar.store import Store, open_store
+from suvar.store.duck import AGGREGATES
+from suvar.telemetry.ingest import ingest_batch, sensor_index
+from suvar.telemetry.readers import FormatError, read_records
+
+PANEL = Path(__file__).resolve().parent.parent / "panel"
+
+
+class Reading(BaseModel):
+    sensor_id: str
+    timestamp: str = Field(description="ISO 8601 with UTC offset, e.g. 2024-05-01T00:15:00Z")
+    value: float
+    unit: str | None = Field(None, description="defaults to the sensor's registered unit")
+
+
+class ReadingsBatch(BaseModel):
+    readings: list[Reading]
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    duplicates: int
+    conflicts: int
+    quarantined: dict[str, int]
+
+
+def parse_step(step: str | None) -> int | None:
+    """'15min', '1h', '1d' or '300s' as seconds."""
+    if step in (None, "", "raw"):
+        return None
+    try:
+        seconds = pd.to_timedelta(step).total_seconds()
+    except (ValueError, TypeError):
+        seconds = float("nan")
+    if not seconds or math.isnan(seconds) or seconds < 1:
+        raise HTTPException(422, f"step must be a duration such as 15min, 1h or 1d, not {step!r}")
+    return int(seconds)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = json.loads(df.to_json(orient="records", date_format="iso", date_unit="s"))
+    return out
+
+
+def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    app = FastAPI(title="Suvar", version="0.1.0", description="Water control platform API")
+    state: dict[str, Any] = {"store": store}
+
+    def get_store() -> Store:
+        if state["store"] is None:
+            state["store"] = open_store(settings.db)
+        return state["store"]
+
+    StoreDep = Annotated[Store, Depends(get_store)]
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/api/v1/health")
+    def health(store: StoreDep) -> dict[str, Any]:
+        return {"status": "ok", "schema_version": store.schema_version(), "readings": store.reading_count()}
+
+    @app.get("/api/v1/utilities")
+    def utilities(store: StoreDep) -> list[dict[str, Any]]:
+        return _records(store.utilities())
+
+    @app.get("/api/v1/utilities/{utility_id}/zones")
+    def zones(utility_id: str, store: StoreDep) -> list[dict[str, Any]]:
+        return _records(store.zones(utility_id))
+
+    @app.get("/api/v1/utilities/{utility_id}/network.geojson")
+    def network(utility_id: str, store: StoreDep) -> dict[str, Any]:
+        nodes = store.nodes(utility_id)
+        if nodes.empty:
+            raise HTTPException(404, f"no network for utility {utility_id!r}")
+        return network_geojson(nodes, store.links(utility_id), store.sensors(utility_id))
+
+    @app.get("/api/v1/sensors")
+    def sensors(store: StoreDep, utility: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
+        return _records(store.sensors(utility, zone))
+
+    @app.get("/api/v1/sensors/{sensor_id}/series")
+    def sensor_series(
+        sensor_id: str, store: StoreDep, start: datetime | None = None, end: datetime | None = None,
+        step: str | None = Query(None, description="bucket such as 15min, 1h, 1d; raw readings when absent"),
+        agg: str = Query("mean", description=f"one of {', '.join(AGGREGATES)}"),
+    ) -> dict[str, Any]:
+        if agg not in AGGREGATES:
+            raise HTTPException(422, f"agg must be one of {', '.join(AGGREGATES)}")
+        known = store.sensors()
+        if sensor_id not in set(known["sensor_id"]):
+            raise HTTPException(404, f"unknown sensor {sensor_id!r}")
+        df = store.series([sensor_id], _naive(start), _naive(end), parse_step(step), agg)
+        return {"sensor_id": sensor_id, "step": step, "agg": agg, "points": _records(df.drop(columns="sensor_id"))}
+
+    @app.get("/api/v1/utilities/{utility_id}/zones/{zone_id}/series")
+    def zone_series(
+        utility_id: str, zone_id: str, store: StoreDep, kind: str = "pressure",
+        start: datetime | None = None, end: datetime | None = None, step: str = "15min", agg: str = "mean",
+    ) -> dict[str, Any]:
+        if agg not in AGGREGATES:
+            raise HTTPException(422, f"agg must be one of {', '.join(AGGREGATES)}")
+        df = store.zone_series(utility_id, zone_id, kind, _naive(start), _naive(end), parse_step(step) or 900, agg)
+        return {"utility_id": utility_id, "zone_id": zone_id, "kind": kind, "step": step, "agg": agg,
+                "points": _records(df)}
+
+    @app.post("/api/v1/readings", response_model=IngestResult, openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": ReadingsBatch.model_json_schema()}}}})
+    async def post_readings(
+        request: Request, store: StoreDep, authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        token = authorization.removeprefix("Bearer ").strip() if authorization else None
+        problem = check_token(store, token, "ingest")
+        if problem:
+            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, f"body is not JSON: {exc}") from None
+        items = body.get("readings") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise HTTPException(422, "body must be an object with a 'readings' list")
+        if len(items) > settings.max_batch:
+            raise HTTPException(413, f"batch of {len(items)} readings is over the limit of {settings.max_batch}")
+        try:
+            batch = read_records(items, "http")
+        except FormatError as exc:
+            raise HTTPException(422, str(exc)) from None
+        counts = await run_in_threadpool(ingest_batch, store, batch, "http", sensors=sensor_index(store),
+                                         settings=settings)
+        return counts.as_dict()
+
+    @app.get("/api/v1/quarantine")
+    def quarantine(
+        store: StoreDep, reason: str | None = None, source: str | None = None, limit: int = Query(100, le=10_000),
+    ) -> list[dict[str, Any]]:
+        return _records(store.quarantine(reason=reason, source=source, limit=limit))
+
+    if (PANEL / "static").is_dir():
+        app.mount("/static", StaticFiles(directory=PANEL / "static"), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def panel() -> str:
+        return (PANEL / "templates" / "index.html").read_text()
+
+    return app
+
+
+def _naive(ts: datetime | None) -> datetime | None:
+    """Timestamps in the store are naive UTC."""
+    if ts is None or ts.tzinfo is None:
+        return ts
+    return pd.Timestamp(ts).tz_convert("UTC").tz_localize(None).to_pydatetime()

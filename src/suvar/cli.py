@@ -1,0 +1,254 @@
+"""The ``suvar`` command line: one sub-command group per concern, thin over the modules.
+
+Every command finds the store through ``SUVAR_DB`` (default ``var/suvar.duckdb``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from suvar.config import load_settings
+
+app = typer.Typer(help="Suvar: the water control platform.", no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The store: schema version and migrations.", no_args_is_help=True)
+network_app = typer.Typer(help="Networks (EPANET), zones and GeoJSON.", no_args_is_help=True)
+sensors_app = typer.Typer(help="Sensors and customer meters.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Telemetry ingestion from files and MQTT.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Rejected telemetry, kept with its reason.", no_args_is_help=True)
+query_app = typer.Typer(help="Time series per sensor and aggregates per zone.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=True)
+for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
+                  (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo")]:
+    app.add_typer(sub, name=name)
+
+
+def _store():  # noqa: ANN202 - imported lazily so that --help stays fast
+    from suvar.store import open_store
+
+    return open_store()
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _print_frame(frame, as_json: bool) -> None:  # noqa: ANN001
+    if as_json:
+        typer.echo(frame.to_json(orient="records", date_format="iso", indent=1))
+    else:
+        typer.echo(frame.to_string(index=False) if len(frame) else "(none)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address (SUVAR_HOST, default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (SUVAR_PORT, default 8000)")] = None,
+    mqtt: Annotated[str | None, typer.Option(help="also ingest from this broker, e.g. mqtt://127.0.0.1:1883")] = None,
+    topic: Annotated[str, typer.Option(help="MQTT topic filter")] = "suvar/+/readings",
+) -> None:
+    """Serve the API and the panel."""
+    import threading
+
+    import uvicorn
+
+    from suvar.api.app import create_app
+    from suvar.telemetry.mqtt import MqttIngest
+
+    settings = load_settings()
+    store = _store()
+    if mqtt:
+        ingest = MqttIngest(store, mqtt, topic, settings=settings)
+        threading.Thread(target=ingest.run, daemon=True, name="mqtt-ingest").start()
+    uvicorn.run(create_app(store, settings), host=host or settings.host, port=port or settings.port,
+                log_level="info")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create the store or upgrade it to the latest schema."""
+    store = _store()
+    typer.echo(f"{store.path}: schema version {store.schema_version()}")
+
+
+@network_app.command("import")
+def network_import(
+    file: Path,
+    utility: Annotated[str, typer.Option(help="utility id")],
+    name: Annotated[str | None, typer.Option(help="utility display name")] = None,
+    kind: Annotated[str | None, typer.Option(help="city, town ...")] = None,
+    zones: Annotated[Path | None, typer.Option(help="CSV node_id,zone")] = None,
+    boundary: Annotated[Path | None, typer.Option(help="CSV zone,link_id,role (role inlet|outlet)")] = None,
+) -> None:
+    """Import an EPANET .inp network, and optionally its zones (DMAs)."""
+    from suvar.network.epanet import NetworkError, import_network
+    from suvar.network.zones import ZoneError, apply_zones
+
+    store = _store()
+    try:
+        summary = import_network(store, file, utility, name=name, kind=kind)
+        if zones or boundary:
+            summary["zones"] = apply_zones(store, utility, node_file=zones, boundary_file=boundary)
+    except (NetworkError, ZoneError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(summary, indent=1))
+
+
+@network_app.command("geojson")
+def network_geojson_cmd(utility: str, out: Annotated[Path | None, typer.Option(help="file (default stdout)")] = None
+                        ) -> None:
+    """GeoJSON of a utility's nodes, pipes, zone outlines and sensors."""
+    from suvar.network.geojson import network_geojson
+
+    store = _store()
+    nodes = store.nodes(utility)
+    if nodes.empty:
+        _fail(f"no network for utility {utility!r}")
+    text = json.dumps(network_geojson(nodes, store.links(utility), store.sensors(utility)))
+    if out:
+        out.write_text(text)
+    else:
+        typer.echo(text)
+
+
+@sensors_app.command("import")
+def sensors_import(file: Path) -> None:
+    """Import sensors and meters from CSV (see suvar.network.registry for the columns)."""
+    from suvar.network.registry import RegistryError, import_sensors
+
+    try:
+        n = import_sensors(_store(), file)
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{n} sensors imported")
+
+
+@sensors_app.command("list")
+def sensors_list(utility: str | None = None, zone: str | None = None, as_json: Annotated[bool, typer.Option(
+        "--json")] = False) -> None:
+    """List registered sensors."""
+    _print_frame(_store().sensors(utility, zone), as_json)
+
+
+@ingest_app.command("file")
+def ingest_file_cmd(
+    path: Path,
+    fmt: Annotated[str, typer.Option("--format", help="long (CSV/Parquet) or battledim")] = "long",
+    utility: Annotated[str | None, typer.Option(help="utility whose sensors a BattLeDIM file names")] = None,
+    tz: Annotated[str, typer.Option(help="time zone of BattLeDIM timestamps")] = "UTC",
+    as_json: Annotated[bool, typer.Option("--json", help="print the counts as JSON")] = False,
+) -> None:
+    """Ingest a telemetry file; prints accepted, duplicate, conflict and quarantined counts."""
+    from suvar.telemetry.ingest import ingest_file
+    from suvar.telemetry.readers import FormatError
+
+    try:
+        counts = ingest_file(_store(), path, fmt=fmt, utility_id=utility, tz=tz)
+    except FormatError as exc:
+        _fail(str(exc))
+    result = counts.as_dict()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"accepted {result['accepted']}, duplicates {result['duplicates']}, conflicts {result['conflicts']}")
+    for reason, n in result["quarantined"].items():
+        typer.echo(f"quarantined {reason}: {n}")
+
+
+@ingest_app.command("mqtt")
+def ingest_mqtt(
+    broker: Annotated[str, typer.Option(help="mqtt://HOST:PORT")] = "mqtt://127.0.0.1:1883",
+    topic: Annotated[str, typer.Option(help="topic filter")] = "suvar/+/readings",
+    client_id: Annotated[str, typer.Option(help="persistent session id")] = "suvar-ingest",
+    idle_exit: Annotated[float | None, typer.Option(help="stop after this many idle seconds")] = None,
+) -> None:
+    """Subscribe at QoS 1 and ingest; each message is acknowledged after its readings are committed."""
+    from suvar.telemetry.mqtt import MqttIngest
+
+    def report(counts) -> None:  # noqa: ANN001
+        typer.echo(json.dumps(counts.as_dict()), err=True)
+
+    ingest = MqttIngest(_store(), broker, topic, client_id=client_id, on_batch=report)
+    total = ingest.run(idle_exit_s=idle_exit)
+    typer.echo(json.dumps(total.as_dict()))
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    reason: str | None = None, source: str | None = None, limit: int = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show quarantined rows, newest batch first."""
+    _print_frame(_store().quarantine(reason=reason, source=source, limit=limit), as_json)
+
+
+@query_app.command("series")
+def query_series(
+    sensor: str, start: str | None = None, end: str | None = None,
+    step: Annotated[str | None, typer.Option(help="e.g. 15min, 1h, 1d")] = None,
+    agg: Annotated[str, typer.Option(help="mean, min, max, sum, last, first or count")] = "mean",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A sensor's readings (canonical units, UTC), optionally resampled."""
+    from suvar.api.app import parse_step
+
+    try:
+        frame = _store().series([sensor], start, end, parse_step(step), agg)
+    except Exception as exc:  # noqa: BLE001 - bad step or aggregate
+        _fail(getattr(exc, "detail", str(exc)))
+    _print_frame(frame, as_json)
+
+
+@query_app.command("zone")
+def query_zone(
+    utility: str, zone: str, kind: str = "pressure", start: str | None = None, end: str | None = None,
+    step: str = "15min", agg: str = "mean", as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """An aggregate over all of a zone's sensors of one kind, per step."""
+    from suvar.api.app import parse_step
+
+    try:
+        frame = _store().zone_series(utility, zone, kind, start, end, parse_step(step) or 900, agg)
+    except Exception as exc:  # noqa: BLE001
+        _fail(getattr(exc, "detail", str(exc)))
+    _print_frame(frame, as_json)
+
+
+@token_app.command("create")
+def token_create(
+    name: str, scopes: Annotated[str, typer.Option(help="comma-separated: ingest, read, admin")] = "ingest",
+    days: Annotated[int, typer.Option(help="validity in days")] = 365,
+) -> None:
+    """Create an API token; its secret is printed once."""
+    from suvar.security.tokens import create_token
+
+    try:
+        typer.echo(create_token(_store(), name, [s.strip() for s in scopes.split(",") if s.strip()], days))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@demo_app.command("build")
+def demo_build(
+    if_absent: Annotated[bool, typer.Option("--if-absent", help="do nothing when the store has data")] = False,
+    days: Annotated[int, typer.Option(help="simulated days")] = 28,
+) -> None:
+    """Build the demo country into the store (deterministic; shows progress)."""
+    from suvar.demo.build import build_demo
+
+    store = _store()
+    if if_absent and len(store.utilities()):
+        typer.echo(f"{store.path} already holds data; keeping it")
+        return
+    summary = build_demo(store, days=days, progress=lambda msg: typer.echo(msg, err=True))
+    typer.echo(json.dumps(summary, indent=1))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""Network registry: EPANET import through WNTR, zones (DMAs), sensors and meters, GeoJSON for the map."""

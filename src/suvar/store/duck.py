@@ -1,0 +1,443 @@
+"""The DuckDB store: the embedded default, one file, one writer process.
+
+Readings live in the kind's canonical unit with UTC timestamps. Writes are serialised by one lock per store and
+each ingest batch is one transaction, so a batch is either wholly committed or not at all; DuckDB's write-ahead
+log makes a committed batch survive a killed process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
+
+AGGREGATES = {
+    "mean": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "sum": "sum(value)",
+    "last": "arg_max(value, ts)",
+    "first": "arg_min(value, ts)",
+    "count": "count(*)",
+}
+
+#: Two readings of one sensor and instant are "the same" when they differ by at most this relative amount.
+SAME_VALUE_RTOL = 1e-9
+
+
+@dataclass
+class IngestCounts:
+    """What one ingest did. ``quarantined`` maps each rejection reason to its row count."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    batch_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "quarantined": dict(sorted(self.quarantined.items())),
+        }
+
+    def __iadd__(self, other: IngestCounts) -> IngestCounts:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.conflicts += other.conflicts
+        for reason, n in other.quarantined.items():
+            self.quarantined[reason] = self.quarantined.get(reason, 0) + n
+        return self
+
+
+class DuckStore:
+    """Suvar's store on a DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, path: str | Path = "var/suvar.duckdb", *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path, read_only=read_only)
+        self._lock = threading.RLock()
+        if not read_only:
+            self.migrate()
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> DuckStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            con = self._con
+            con.begin()
+            try:
+                yield con
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
+
+    def _df(self, sql: str, params: list | tuple = ()) -> pd.DataFrame:
+        with self._lock:
+            return self._con.execute(sql, params).df()
+
+    def _one(self, sql: str, params: list | tuple = ()) -> tuple | None:
+        with self._lock:
+            rows = self._con.execute(sql, params).fetchall()
+            return rows[0] if rows else None
+
+    # -- schema -----------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self._one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        )
+        if not exists or not exists[0]:
+            return 0
+        row = self._one("SELECT max(version) FROM schema_version")
+        return int(row[0] or 0) if row else 0
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this file lacks, oldest first; returns the versions applied."""
+        with self._lock:
+            self._con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, description TEXT, applied_at TIMESTAMP)"
+            )
+            current = self.schema_version()
+            if current > LATEST_VERSION:
+                raise RuntimeError(
+                    f"{self.path}: schema version {current} is newer than this Suvar ({LATEST_VERSION})"
+                )
+            applied = []
+            for version, description, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                with self._tx() as con:
+                    for stmt in statements:
+                        con.execute(stmt)
+                    con.execute(
+                        "INSERT INTO schema_version VALUES (?, ?, now()::TIMESTAMP)", [version, description]
+                    )
+                applied.append(version)
+            return applied
+
+    # -- registry ---------------------------------------------------------------------------------------
+    def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
+        cols = ["kind", "country", "flow_units", "source_file"]
+        values = [attrs.get(c) for c in cols]
+        with self._tx() as con:
+            con.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
+            con.execute(
+                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?)",
+                [utility_id, name, *values],
+            )
+
+    def utilities(self) -> pd.DataFrame:
+        return self._df("SELECT * FROM utilities ORDER BY utility_id")
+
+    def replace_network(
+        self, utility_id: str, nodes: pd.DataFrame, links: pd.DataFrame, patterns: pd.DataFrame
+    ) -> None:
+        """Replace a utility's nodes, links and patterns in one transaction."""
+        with self._tx() as con:
+            for table, frame in (("nodes", nodes), ("links", links), ("patterns", patterns)):
+                con.execute(f"DELETE FROM {table} WHERE utility_id = ?", [utility_id])
+                if len(frame):
+                    con.register("_frame", frame.assign(utility_id=utility_id))
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
+                    con.unregister("_frame")
+
+    def nodes(self, utility_id: str) -> pd.DataFrame:
+        return self._df("SELECT * FROM nodes WHERE utility_id = ? ORDER BY node_id", [utility_id])
+
+    def links(self, utility_id: str) -> pd.DataFrame:
+        return self._df("SELECT * FROM links WHERE utility_id = ? ORDER BY link_id", [utility_id])
+
+    def set_zones(
+        self, utility_id: str, node_zone: pd.DataFrame, boundary: pd.DataFrame | None = None
+    ) -> None:
+        """Assign nodes to zones (``node_id, zone_id``); links inside one zone take that zone."""
+        zones = pd.DataFrame({"zone_id": sorted(node_zone["zone_id"].dropna().unique())})
+        with self._tx() as con:
+            con.execute("DELETE FROM zones WHERE utility_id = ?", [utility_id])
+            con.execute("DELETE FROM zone_boundary_links WHERE utility_id = ?", [utility_id])
+            con.register("_z", zones)
+            con.execute("INSERT INTO zones SELECT ?, zone_id, zone_id FROM _z", [utility_id])
+            con.register("_nz", node_zone[["node_id", "zone_id"]])
+            con.execute("UPDATE nodes SET zone_id = NULL WHERE utility_id = ?", [utility_id])
+            con.execute(
+                "UPDATE nodes SET zone_id = _nz.zone_id FROM _nz "
+                "WHERE nodes.utility_id = ? AND nodes.node_id = _nz.node_id",
+                [utility_id],
+            )
+            con.execute(
+                """UPDATE links SET zone_id = (
+                     SELECT a.zone_id FROM nodes a JOIN nodes b ON a.utility_id = b.utility_id
+                     WHERE a.utility_id = links.utility_id AND a.node_id = links.start_node
+                       AND b.node_id = links.end_node AND a.zone_id = b.zone_id)
+                   WHERE utility_id = ?""",
+                [utility_id],
+            )
+            if boundary is not None and len(boundary):
+                con.register("_bl", boundary[["zone_id", "link_id", "role"]])
+                con.execute("INSERT INTO zone_boundary_links SELECT ?, zone_id, link_id, role FROM _bl", [utility_id])
+            for name in ("_z", "_nz", "_bl"):
+                con.unregister(name)
+
+    def zones(self, utility_id: str | None = None) -> pd.DataFrame:
+        sql = """SELECT z.utility_id, z.zone_id, z.name,
+                        (SELECT count(*) FROM nodes n WHERE n.utility_id = z.utility_id
+                           AND n.zone_id = z.zone_id) AS node_count,
+                        (SELECT coalesce(sum(length_m), 0) / 1000 FROM links l WHERE l.utility_id = z.utility_id
+                           AND l.zone_id = z.zone_id AND l.link_type = 'Pipe') AS mains_length_km
+                 FROM zones z WHERE (? IS NULL OR z.utility_id = ?) ORDER BY z.utility_id, z.zone_id"""
+        return self._df(sql, [utility_id, utility_id])
+
+    def boundary_links(self, utility_id: str) -> pd.DataFrame:
+        return self._df(
+            "SELECT zone_id, link_id, role FROM zone_boundary_links WHERE utility_id = ? ORDER BY ALL",
+            [utility_id],
+        )
+
+    def _replace_rows(self, table: str, frame: pd.DataFrame, key: list[str]) -> int:
+        """Insert rows, replacing any with the same key."""
+        if not len(frame):
+            return 0
+        with self._tx() as con:
+            con.register("_rows", frame)
+            cond = " AND ".join(f"{table}.{k} = _rows.{k}" for k in key)
+            con.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM _rows WHERE {cond})")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+            con.unregister("_rows")
+        return len(frame)
+
+    def upsert_sensors(self, sensors: pd.DataFrame) -> int:
+        return self._replace_rows("sensors", sensors, ["sensor_id"])
+
+    def sensors(self, utility_id: str | None = None, zone_id: str | None = None) -> pd.DataFrame:
+        return self._df(
+            "SELECT * FROM sensors WHERE (? IS NULL OR utility_id = ?) AND (? IS NULL OR zone_id = ?) "
+            "ORDER BY sensor_id",
+            [utility_id, utility_id, zone_id, zone_id],
+        )
+
+    def upsert_connections(self, connections: pd.DataFrame) -> int:
+        return self._replace_rows("connections", connections, ["utility_id", "connection_id"])
+
+    def connections(self, utility_id: str, zone_id: str | None = None) -> pd.DataFrame:
+        return self._df(
+            "SELECT * FROM connections WHERE utility_id = ? AND (? IS NULL OR zone_id = ?) ORDER BY connection_id",
+            [utility_id, zone_id, zone_id],
+        )
+
+    def upsert_billing(self, billing: pd.DataFrame) -> int:
+        return self._replace_rows("billing", billing, ["utility_id", "connection_id", "period_start"])
+
+    def billing(self, utility_id: str, start: str | datetime, end: str | datetime) -> pd.DataFrame:
+        return self._df(
+            "SELECT * FROM billing WHERE utility_id = ? AND period_start >= ? AND period_end <= ? ORDER BY ALL",
+            [utility_id, start, end],
+        )
+
+    # -- tokens -----------------------------------------------------------------------------------------
+    def add_token(self, token_hash: str, name: str, scopes: str, expires_at: datetime | None) -> None:
+        with self._tx() as con:
+            con.execute(
+                "INSERT INTO api_tokens VALUES (?, ?, ?, now()::TIMESTAMP, ?)", [token_hash, name, scopes, expires_at]
+            )
+
+    def token(self, token_hash: str) -> dict | None:
+        df = self._df("SELECT * FROM api_tokens WHERE token_hash = ?", [token_hash])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    # -- telemetry --------------------------------------------------------------------------------------
+    def write_batch(
+        self,
+        source: str,
+        accepted: pa.Table,
+        quarantined: pd.DataFrame,
+        *,
+        unique_keys: bool = False,
+    ) -> IngestCounts:
+        """Store one validated batch atomically and report what happened to each reading.
+
+        ``accepted`` has columns ``sensor_id`` (string), ``ts`` (timestamp, UTC, naive) and ``value`` (canonical
+        unit). Policy for a (sensor, timestamp) seen before: the same value (within ``SAME_VALUE_RTOL``) is a
+        duplicate and changes nothing; a different value is a *conflict*: the stored value is kept (first write
+        wins) and the incoming one is recorded in ``reading_conflicts`` for review. Within one batch the first
+        row wins in the same way. ``unique_keys=True`` promises the batch has no repeated key (the caller
+        checked), which skips the in-batch grouping.
+        """
+        counts = IngestCounts()
+        if len(quarantined):
+            counts.quarantined = quarantined["reason"].value_counts().sort_index().to_dict()
+        same = f"abs(incoming - stored) <= {SAME_VALUE_RTOL} * greatest(1.0, abs(stored))"
+        with self._tx() as con:
+            batch_id = int(con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM ingest_batches").fetchall()[0][0])
+            counts.batch_id = batch_id
+            n_in = accepted.num_rows
+            if n_in:
+                con.register("_in", accepted)
+                if unique_keys:
+                    con.execute("CREATE OR REPLACE TEMP VIEW _b AS SELECT sensor_id, ts, value FROM _in")
+                else:
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE _g AS SELECT sensor_id, ts, "
+                        "arg_min(value, _ord) AS value, count(*) AS n FROM "
+                        "(SELECT *, row_number() OVER () AS _ord FROM _in) GROUP BY sensor_id, ts"
+                    )
+                    con.execute("CREATE OR REPLACE TEMP VIEW _b AS SELECT sensor_id, ts, value FROM _g")
+                    repeated = con.execute(
+                        f"""SELECT count(*) FILTER (WHERE {same}), count(*) FILTER (WHERE NOT {same}) FROM (
+                              SELECT i.value AS incoming, g.value AS stored
+                              FROM (SELECT * FROM _g WHERE n > 1) g JOIN _in i USING (sensor_id, ts))"""
+                    ).fetchall()[0]
+                    # Every member of a repeated group joined, including its first row (which matches itself).
+                    n_groups = con.execute("SELECT count(*) FROM _g WHERE n > 1").fetchall()[0][0]
+                    counts.duplicates += int(repeated[0]) - int(n_groups)
+                    counts.conflicts += int(repeated[1])
+                    con.execute(
+                        f"""INSERT INTO reading_conflicts
+                            SELECT sensor_id, ts, stored, incoming, ?, ? FROM (
+                              SELECT i.sensor_id, i.ts, i.value AS incoming, g.value AS stored
+                              FROM (SELECT * FROM _g WHERE n > 1) g JOIN _in i USING (sensor_id, ts))
+                            WHERE NOT {same}""",
+                        [source, batch_id],
+                    )
+                tmin, tmax = con.execute("SELECT min(ts), max(ts) FROM _b").fetchall()[0]
+                con.execute(
+                    """CREATE OR REPLACE TEMP TABLE _hit AS
+                       SELECT b.sensor_id, b.ts, b.value AS incoming, r.value AS stored
+                       FROM _b b JOIN (SELECT * FROM readings WHERE ts BETWEEN ? AND ?) r
+                         ON r.sensor_id = b.sensor_id AND r.ts = b.ts""",
+                    [tmin, tmax],
+                )
+                dup, conf = con.execute(
+                    f"SELECT count(*) FILTER (WHERE {same}), count(*) FILTER (WHERE NOT {same}) FROM _hit"
+                ).fetchall()[0]
+                counts.duplicates += int(dup)
+                counts.conflicts += int(conf)
+                if conf:
+                    con.execute(
+                        f"INSERT INTO reading_conflicts SELECT sensor_id, ts, stored, incoming, ?, ? "
+                        f"FROM _hit WHERE NOT {same}",
+                        [source, batch_id],
+                    )
+                if dup or conf:
+                    con.execute(
+                        "INSERT INTO readings SELECT sensor_id, ts, value FROM _b ANTI JOIN _hit USING (sensor_id, ts)"
+                    )
+                else:
+                    con.execute("INSERT INTO readings SELECT sensor_id, ts, value FROM _b")
+                counts.accepted = int(
+                    con.execute("SELECT count(*) FROM _b").fetchall()[0][0] - dup - conf
+                )
+                con.execute("DROP VIEW _b")
+                con.unregister("_in")
+            if len(quarantined):
+                q = quarantined.reindex(columns=["position", "reason", "detail", "sensor_id", "raw"])
+                con.register("_q", q)
+                con.execute(
+                    "INSERT INTO quarantine SELECT ?, ?, position, reason, detail, sensor_id, raw FROM _q",
+                    [batch_id, source],
+                )
+                con.unregister("_q")
+            con.execute(
+                "INSERT INTO ingest_batches VALUES (?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
+                [batch_id, source, counts.accepted, counts.duplicates, counts.conflicts,
+                 sum(counts.quarantined.values())],
+            )
+        return counts
+
+    def quarantine(
+        self, *, reason: str | None = None, source: str | None = None, limit: int = 100
+    ) -> pd.DataFrame:
+        return self._df(
+            """SELECT q.batch_id, b.received_at, q.source, q.position, q.reason, q.detail, q.sensor_id, q.raw
+               FROM quarantine q JOIN ingest_batches b USING (batch_id)
+               WHERE (? IS NULL OR q.reason = ?) AND (? IS NULL OR q.source = ?)
+               ORDER BY q.batch_id DESC, q.position LIMIT ?""",
+            [reason, reason, source, source, int(limit)],
+        )
+
+    def quarantine_counts(self, utility_id: str | None = None) -> pd.DataFrame:
+        return self._df(
+            """SELECT reason, count(*) AS n FROM quarantine q LEFT JOIN sensors s USING (sensor_id)
+               WHERE (? IS NULL OR s.utility_id = ?) GROUP BY reason ORDER BY reason""",
+            [utility_id, utility_id],
+        )
+
+    def conflicts(self, limit: int = 100) -> pd.DataFrame:
+        return self._df("SELECT * FROM reading_conflicts ORDER BY batch_id DESC, sensor_id, ts LIMIT ?", [limit])
+
+    def reading_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM readings")[0])
+
+    def series(
+        self,
+        sensor_ids: list[str],
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        step_s: int | None = None,
+        agg: str = "mean",
+    ) -> pd.DataFrame:
+        """Readings of some sensors, optionally resampled to ``step_s`` buckets: columns sensor_id, ts, value."""
+        where = "sensor_id IN (SELECT unnest(?::TEXT[])) AND (? IS NULL OR ts >= ?) AND (? IS NULL OR ts < ?)"
+        params = [list(sensor_ids), start, start, end, end]
+        if step_s is None:
+            return self._df(f"SELECT sensor_id, ts, value FROM readings WHERE {where} ORDER BY sensor_id, ts", params)
+        expr = _aggregate(agg)
+        return self._df(
+            f"""SELECT sensor_id, time_bucket(to_seconds(?::BIGINT), ts) AS ts, {expr} AS value
+                FROM readings WHERE {where} GROUP BY ALL ORDER BY sensor_id, ts""",
+            [int(step_s), *params],
+        )
+
+    def zone_series(
+        self,
+        utility_id: str,
+        zone_id: str,
+        kind: str,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        step_s: int = 900,
+        agg: str = "mean",
+    ) -> pd.DataFrame:
+        """One series per zone and sensor kind: each step's readings of all the zone's sensors of ``kind``,
+        reduced by ``agg`` (e.g. mean pressure, summed customer volume). Columns ts, value, sensors."""
+        expr = _aggregate(agg)
+        return self._df(
+            f"""SELECT time_bucket(to_seconds(?::BIGINT), r.ts) AS ts, {expr} AS value,
+                       count(DISTINCT r.sensor_id) AS sensors
+                FROM readings r JOIN sensors s USING (sensor_id)
+                WHERE s.utility_id = ? AND s.zone_id = ? AND s.kind = ?
+                  AND (? IS NULL OR r.ts >= ?) AND (? IS NULL OR r.ts < ?)
+                GROUP BY ALL ORDER BY ts""",
+            [int(step_s), utility_id, zone_id, kind, start, start, end, end],
+        )
+
+
+def _aggregate(agg: str) -> str:
+    try:
+        return AGGREGATES[agg]
+    except KeyError:
+        raise ValueError(f"agg must be one of {', '.join(AGGREGATES)}, not {agg!r}") from None

@@ -1,0 +1,128 @@
+"""MQTT ingest at QoS 1: a message is acknowledged only after its readings are committed.
+
+Payloads are JSON: one reading object, a list of them, or ``{"readings": [...]}`` (fields as for HTTP). The
+subscriber keeps a persistent session (fixed client id, ``clean_session=False``) and acknowledges by hand, so a
+message that arrived but was not yet committed when the process died is delivered again by the broker; the
+idempotent store turns that redelivery into duplicates, never into double counts. A payload that is not JSON is
+quarantined (``malformed_row``) and then acknowledged: it is kept, with its reason, not lost.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+import pyarrow as pa
+
+from suvar.config import Settings, load_settings
+from suvar.store import IngestCounts, Store
+from suvar.telemetry.ingest import ingest_batch, sensor_index
+from suvar.telemetry.readers import read_records
+
+
+def parse_broker(url: str) -> tuple[str, int]:
+    parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+    if parsed.scheme not in ("mqtt", "tcp") or not parsed.hostname:
+        raise ValueError(f"broker must look like mqtt://HOST:PORT, not {url!r}")
+    return parsed.hostname, parsed.port or 1883
+
+
+def payload_records(payload: bytes) -> list | None:
+    """The readings in one payload, or None when it is not a JSON reading, list or batch."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(body, dict) and "readings" in body:
+        body = body["readings"]
+    elif isinstance(body, dict):
+        body = [body]
+    return body if isinstance(body, list) else None
+
+
+def messages_batch(messages: list[mqtt.MQTTMessage]) -> pa.Table:
+    """One batch table from several messages; unreadable payloads become malformed rows."""
+    records: list = []
+    for msg in messages:
+        items = payload_records(msg.payload)
+        if items is None:
+            records.append(f"topic {msg.topic}: {msg.payload[:400]!r}")  # not a dict: quarantined as malformed
+        else:
+            records.extend(items)
+    return read_records(records, "mqtt")
+
+
+class MqttIngest:
+    """Subscribe, batch messages for up to ``max_wait_s`` or ``max_messages``, commit, then acknowledge."""
+
+    def __init__(
+        self, store: Store, broker: str, topic: str = "suvar/+/readings", *, client_id: str = "suvar-ingest",
+        settings: Settings | None = None, max_messages: int = 500, max_wait_s: float = 0.2,
+        on_batch: Callable[[IngestCounts], None] | None = None,
+    ) -> None:
+        self.store, self.topic, self.settings = store, topic, settings or load_settings()
+        self.host, self.port = parse_broker(broker)
+        self.max_messages, self.max_wait_s, self.on_batch = max_messages, max_wait_s, on_batch
+        self.total = IngestCounts()
+        self._queue: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._stop = threading.Event()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+                                  manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = lambda _c, _u, msg: self._queue.put(msg)
+
+    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object, reason: object,
+                    _props: object) -> None:
+        if not getattr(reason, "is_failure", False):
+            client.subscribe(self.topic, qos=1)
+            self.subscribed.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, *, idle_exit_s: float | None = None) -> IngestCounts:
+        """Run until ``stop()`` (or, with ``idle_exit_s``, until no message came for that long)."""
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        last = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                batch = self._collect()
+                if not batch:
+                    if idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
+                        break
+                    continue
+                last = time.monotonic()
+                counts = ingest_batch(self.store, messages_batch(batch), f"mqtt:{self.topic}",
+                                      sensors=sensor_index(self.store), settings=self.settings)
+                for msg in batch:  # only now is the data durable
+                    self.client.ack(msg.mid, msg.qos)
+                self.total += counts
+                if self.on_batch:
+                    self.on_batch(counts)
+        finally:
+            self.client.loop_stop()
+            self.client.disconnect()
+        return self.total
+
+    def _collect(self) -> list[mqtt.MQTTMessage]:
+        try:
+            batch = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_messages:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
