@@ -13,8 +13,9 @@ Only bounds and right-hand sides change between steps (``changeColsBounds``/``ch
 is solved in stages, each fixing what it decided before the next: (1) minimum vital quantities of all users,
 (2) minimum environmental flows of links, then for each priority class ``p = 1, 2, ...`` (1 is the most
 senior): (3a) carry-over targets of reservoirs whose ``carry_over_priority`` is ``p`` (storage kept before
-class ``p`` is served), (3b) the class's sharing rule. A lower class therefore gets only water that higher
-classes cannot use.
+class ``p`` is served), (3b) the class's sharing rule; finally (4) water nobody was given is stored rather
+than spilled (maximise total storage). A lower class therefore gets only water that higher classes cannot
+use.
 
 Sharing rules share one mechanism, iterated max-min ("progressive filling", Nace & Pióro 2008, *IEEE Comm.
 Surveys* 10(4)): maximise a common level ``t`` subject to ``d_i >= b_i + w_i t`` for the free users, freeze
@@ -372,7 +373,7 @@ class _StepSolver:
             if len(members):
                 for col, why in self._share(p, members, t).items():
                     reasons[col] = why
-        value = np.asarray(self._solve({}).col_value)
+        value = np.asarray(self._solve(dict.fromkeys(lay.s.tolist(), 1.0)).col_value)
         value[np.abs(value) < 1e-9] = 0.0
         self.storage = value[lay.s].copy()
         return {"value": value, "reasons": reasons}
