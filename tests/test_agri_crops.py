@@ -31,14 +31,14 @@ def test_crop_table_is_consistent() -> None:
 
 
 def test_kc_curve_eq_66_winter_wheat() -> None:
-    """Wheat 30/140/40/30 d, Kc 0.7/1.15/0.4: day 100 lies half-way through development."""
+    """Wheat 30/140/40/30 d, Kc 0.7/1.15/0.25: day 100 lies half-way through development."""
     kc = kc_curve(get_crop("Wheat"), "2020-11-01")
     assert len(kc) == 240 and kc.index[-1] == pd.Timestamp("2021-06-28")
     assert kc.iloc[0] == kc.iloc[29] == 0.7
     assert kc.iloc[99] == pytest.approx(0.7 + 70 / 140 * (1.15 - 0.7))
     assert kc.iloc[170:210].eq(1.15).all()
-    assert kc.iloc[224] == pytest.approx(1.15 + 15 / 30 * (0.4 - 1.15))
-    assert kc.iloc[-1] == pytest.approx(0.4)
+    assert kc.iloc[224] == pytest.approx(1.15 + 15 / 30 * (0.25 - 1.15))
+    assert kc.iloc[-1] == pytest.approx(0.25)
 
 
 def test_climate_adjustment_eq_62_and_limits() -> None:
