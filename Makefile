@@ -19,6 +19,10 @@ run: $(BIN)/.installed
 	$(BIN)/suvar serve
 
 test: $(BIN)/.installed
+	@# The MQTT tests want a real broker: localhost:1883, else mosquitto (installed here when we may), else amqtt.
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || ! command -v apt-get >/dev/null \
+		|| [ "$$(id -u)" != 0 ] || (apt-get install -y -qq mosquitto >/dev/null 2>&1 \
+		|| (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq mosquitto >/dev/null 2>&1)) || true
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 

@@ -71,11 +71,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Broker(str):
+    """A broker URL; ``redelivers`` says whether it resends unacknowledged QoS 1 messages on session resume
+    (mosquitto does; amqtt 0.11-0.12 does not)."""
+
+    redelivers: bool = True
+
+
 @pytest.fixture(scope="session")
-def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A real MQTT broker: localhost:1883 when one listens, else mosquitto, else amqtt, on a free port."""
     if _port_open("127.0.0.1", 1883):
-        yield "mqtt://127.0.0.1:1883"
+        yield Broker("mqtt://127.0.0.1:1883")
         return
     port = _free_port()
     mosquitto = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
@@ -88,6 +95,8 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conf.write_text(f"listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\n"
                         "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n")
         cmd = [str(Path(sys.executable).parent / "amqtt"), "-c", str(conf)]
+    broker = Broker(f"mqtt://127.0.0.1:{port}")
+    broker.redelivers = bool(mosquitto)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while not _port_open("127.0.0.1", port):
@@ -95,6 +104,6 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             pytest.fail(f"could not start an MQTT broker with {cmd}")
         time.sleep(0.1)
-    yield f"mqtt://127.0.0.1:{port}"
+    yield broker
     proc.terminate()
     proc.wait(timeout=10)

@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 
+from suvar.balance.cli import app as audit_app
 from suvar.config import load_settings
+from suvar.projects.cli import app as projects_app
 
 app = typer.Typer(help="Suvar: the water control platform.", no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="The store: schema version and migrations.", no_args_is_help=True)
@@ -24,7 +26,8 @@ query_app = typer.Typer(help="Time series per sensor and aggregates per zone.", 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=True)
 for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
-                  (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo")]:
+                  (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
+                  (audit_app, "audit"), (projects_app, "projects")]:
     app.add_typer(sub, name=name)
 
 

@@ -1,7 +1,5 @@
 """The FastAPI application: ``create_app()`` builds it over a store (``SUVAR_DB`` by default)."""
 
-from __future__ import annotations
-
 import json
 import math
 from datetime import datetime
@@ -12,8 +10,8 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from suvar.config import Settings, load_settings
 from suvar.network.geojson import network_geojson

@@ -226,11 +226,13 @@ def _scada(res: dict[str, pd.DataFrame], sensors: pd.DataFrame, rng: np.random.G
     pressure = [c for c in wide.columns if "-P-" in c]
     per_day = int(round(86400 / (wide.index[1] - wide.index[0]).total_seconds()))
     # planted faults
+    days = len(wide) // per_day
+    gap_day, stuck_day = min(5, days // 2), min(12, days - 1)
     gap = pressure[4]
-    wide.loc[wide.index[5 * per_day: 5 * per_day + per_day // 4], gap] = np.nan  # 6-hour gap
+    wide.iloc[gap_day * per_day: gap_day * per_day + per_day // 4, wide.columns.get_loc(gap)] = np.nan  # 6 h gap
     stuck = pressure[8]
-    day12 = slice(12 * per_day, 13 * per_day)
-    wide.iloc[day12, wide.columns.get_loc(stuck)] = wide[stuck].iloc[12 * per_day]  # stuck for a day
+    rows = slice(stuck_day * per_day, (stuck_day + 1) * per_day)
+    wide.iloc[rows, wide.columns.get_loc(stuck)] = wide[stuck].iloc[stuck_day * per_day]  # stuck for a day
     spikes = rng.choice(len(wide), size=6, replace=False)
     for k, i in enumerate(spikes):
         wide.iat[i, wide.columns.get_loc(pressure[k % len(pressure)])] = 999.0  # impossible: > 250 m

@@ -56,8 +56,8 @@ def zone_outline(points: np.ndarray) -> list[list[float]]:
     return ring + [ring[0]]
 
 
-def _feature(kind: str, coords: list, **props: object) -> dict:
-    return {"type": "Feature", "geometry": {"type": kind, "coordinates": coords}, "properties": props}
+def _feature(geometry: str, coords: list, **props: object) -> dict:
+    return {"type": "Feature", "geometry": {"type": geometry, "coordinates": coords}, "properties": props}
 
 
 def _val(v: object) -> object:

@@ -18,6 +18,7 @@ and lets a leak begin at any report step.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -90,7 +91,8 @@ def simulate(
                 emitter_coefficient(leak.diameter_m, leak.cd) if active else 0.0)
         wn.options.time.duration = end - begin
         wn.options.time.pattern_start = begin
-        res = wntr.sim.EpanetSimulator(wn).run_sim()
+        with tempfile.TemporaryDirectory(prefix="suvar-epanet-") as tmp:  # EPANET writes its files there
+            res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
         last = end - begin
         for key, frame in (("pressure", res.node["pressure"]), ("demand", res.node["demand"]),
                            ("flowrate", res.link["flowrate"])):

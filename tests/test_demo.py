@@ -1,0 +1,53 @@
+"""The demo country: built through the same ingestion path, deterministic, with its planted faults."""
+
+from pathlib import Path
+
+import pytest
+
+from suvar.demo.build import build_demo
+from suvar.store import DuckStore
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DuckStore, dict]:
+    tmp = tmp_path_factory.mktemp("demo")
+    store = DuckStore(tmp / "demo.duckdb")
+    messages: list[str] = []
+    summary = build_demo(store, days=2, workdir=tmp / "files", progress=messages.append)
+    assert any("simulated 2.0 of 2 days" in m for m in messages)  # progress is shown
+    return store, summary
+
+
+def test_utilities_zones_sensors(demo: tuple[DuckStore, dict]) -> None:
+    store, summary = demo
+    assert store.utilities()["utility_id"].tolist() == ["capital", "ltown"]
+    zones = store.zones()
+    assert zones.groupby("utility_id")["zone_id"].apply(list).to_dict() == {
+        "capital": ["NORTH", "SOUTH"], "ltown": ["A", "B", "C"]}
+    sensors = store.sensors("ltown")
+    assert (sensors["kind"] == "pressure").sum() == 33
+    assert sensors["connection_id"].notna().sum() == 82
+    assert summary["utilities"]["ltown"]["connections"] > 600
+    billing = store.billing("ltown", "2026-10-01", "2026-10-31")
+    assert len(billing) == summary["utilities"]["ltown"]["connections"]
+    assert (~billing["billed"]).any() and (~billing["metered"]).any()
+
+
+def test_readings_and_planted_faults(demo: tuple[DuckStore, dict]) -> None:
+    store, summary = demo
+    # 2 days at 5 min for L-Town's 33 + 5 + 1 SCADA sensors and 82 AMR meters = 576 steps x 121 columns.
+    ltown = summary["utilities"]["ltown"]["ingest"]
+    assert ltown["accepted"] + sum(ltown["quarantined"].values()) == 576 * 121
+    assert ltown["quarantined"]["out_of_range"] == 6  # the planted impossible spikes
+    capital = summary["utilities"]["capital"]["ingest"]["quarantined"]
+    assert {"no_timezone", "non_numeric", "unknown_sensor", "malformed_row"} <= set(capital)
+    assert store.reading_count() == ltown["accepted"] + summary["utilities"]["capital"]["ingest"]["accepted"]
+
+
+def test_deterministic(demo: tuple[DuckStore, dict], tmp_path: Path) -> None:
+    store, _ = demo
+    other = DuckStore(tmp_path / "again.duckdb")
+    build_demo(other, days=2, workdir=tmp_path / "files")
+    sample = store.series(["ltown-P-n1", "capital-F-10"])
+    assert sample.equals(other.series(["ltown-P-n1", "capital-F-10"]))
+    other.close()

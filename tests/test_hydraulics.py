@@ -1,0 +1,38 @@
+"""Leaks as emitters in WNTR's EPANET engine, switched on mid-run by chunked simulation."""
+
+import math
+
+import pytest
+import wntr
+
+from conftest import NETWORKS
+from suvar.network.hydraulics import Leak, emitter_coefficient, simulate
+
+
+def test_emitter_coefficient_is_torricelli() -> None:
+    # Q = Cd·A·sqrt(2 g p): a 10 mm hole, Cd 0.75, at 50 m → 0.75 · 7.854e-5 m² · 31.32 m/s = 1.845e-3 m³/s.
+    assert emitter_coefficient(0.010) * math.sqrt(50) == pytest.approx(1.845e-3, rel=1e-3)
+
+
+def test_leak_switches_on_and_discharges_as_an_orifice() -> None:
+    wn = wntr.network.WaterNetworkModel(str(NETWORKS / "Hanoi_CMH.inp"))
+    wn.options.time.hydraulic_timestep = wn.options.time.report_timestep = 900
+    start = 6 * 3600
+    res = simulate(wn, 12 * 3600, leaks=[Leak("10", start, 0.02)], chunk_s=4 * 3600)
+    q = res["demand"]["10_leak"]
+    p = res["pressure"]["10_leak"]
+    assert len(q) == 48 and q.index[-1] == 12 * 3600 - 900  # [0, duration) at the report step
+    assert (q.loc[: start - 900] == 0).all()
+    after = q.loc[start:]
+    assert (after > 0).all()
+    expected = emitter_coefficient(0.02) * p.loc[start:].clip(lower=0) ** 0.5
+    assert after.to_numpy() == pytest.approx(expected.to_numpy(), rel=0.01)
+    # The leak draws down pressure nearby.
+    assert res["pressure"]["11"].loc[start:].mean() < res["pressure"]["11"].loc[: start - 900].mean()
+
+
+def test_repair_ends_the_leak() -> None:
+    wn = wntr.network.WaterNetworkModel(str(NETWORKS / "Hanoi_CMH.inp"))
+    res = simulate(wn, 10 * 3600, leaks=[Leak("10", 2 * 3600, 0.02, end_s=6 * 3600)], chunk_s=86400)
+    q = res["demand"]["10_leak"]
+    assert (q.loc[2 * 3600: 5 * 3600] > 0).all() and (q.loc[6 * 3600:] == 0).all()
