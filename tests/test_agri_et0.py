@@ -101,10 +101,10 @@ def test_hourly_night_takes_ratio_from_before_sunset() -> None:
 
 
 def test_example_20_missing_data_lyon() -> None:
-    """Ex. 20: Lyon 45deg43'N, 200 m, July, only Tmax 26.6 and Tmin 14.8 degC. FAO-56 estimates
+    """Ex. 20: Lyon 45deg43'N, 200 m, July, only Tmax 26.6 and Tmin 14.8 degC. FAO-56's estimates:
     ea = e0(Tmin) = 1.68 kPa (Eq. 48), Rs = 0.16 sqrt(Tmax - Tmin) Ra = 22.3 MJ m-2 d-1 (Eq. 50), u2 = 2 m/s.
-    The resulting ET0 must stay close to the Hargreaves equation (Eq. 52) that FAO-56 offers as the
-    temperature-only alternative (within 10 %)."""
+    FAO-56's final ET0 for this example could not be re-checked from the sources at hand, so the result is
+    held to the Hargreaves equation (Eq. 52), FAO-56's temperature-only alternative, within 10 %."""
     weather = pd.DataFrame({"tmax_c": [26.6], "tmin_c": [14.8]}, index=pd.DatetimeIndex(["2019-07-01"]))
     out = et0_monthly(weather, latitude_deg=45 + 43 / 60, elevation_m=200).iloc[0]
     assert out["ea_kpa"] == pytest.approx(1.68, abs=0.005)

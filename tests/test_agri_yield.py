@@ -4,10 +4,12 @@ Expected values are hand-computed from the equation with FAO-33 Table 24 seasona
 (maize 1.25, cotton 0.85).
 """
 
+import pandas as pd
 import pytest
 
 from suvar.agri.crops import get_crop
-from suvar.agri.yield_response import relative_yield, yield_impact
+from suvar.agri.irrigation import District, Field, district_demand_m3_per_day
+from suvar.agri.yield_response import district_yield_impact, relative_yield, yield_impact
 
 
 def test_relative_yield_equation() -> None:
@@ -35,3 +37,37 @@ def test_full_allocation_and_missing_ky() -> None:
     assert (
         yield_impact(get_crop("apple"), 800, 400, 1e6, 2e6, 40.0, 10.0, 300.0, ky=1.0).yield_t_per_ha == 30.0
     )
+
+
+def _district() -> District:
+    fields = (
+        Field("maize_a", get_crop("maize"), 100.0, "04-01"),
+        Field("apple_b", get_crop("apple"), 10.0, "03-01"),
+    )
+    return District("plain", fields, application_efficiency=0.6, conveyance_efficiency=0.8)
+
+
+ECONOMICS = {
+    "maize": {"max_yield_t_per_ha": 10.0, "price_per_t": 200.0},
+    "apple": {"max_yield_t_per_ha": 40.0, "price_per_t": 300.0, "ky": 1.0},
+}
+
+
+def test_district_yield_impact_of_a_half_allocation() -> None:
+    """No rain, so NIR = ETm; half the demand every day halves ETa: maize loses 1.25 x 0.5 = 62.5 %,
+    apple (Ky 1.0 given) 50 %."""
+    dates = pd.date_range("2021-01-01", "2021-12-31")
+    et0, rain = pd.Series(5.0, dates), pd.Series(0.0, dates)
+    demand = district_demand_m3_per_day(_district(), et0, rain)
+    out = district_yield_impact(_district(), et0, rain, 0.5 * demand, ECONOMICS)
+    assert out["field"].tolist() == ["maize_a", "apple_b"]
+    maize = out.iloc[0]
+    assert maize["season_start"] == pd.Timestamp("2021-04-01")
+    assert maize["etm_mm"] == pytest.approx(122.275 * 5)  # sum of Kc over the season x ET0
+    assert maize["relative_yield_loss"] == pytest.approx(0.625)
+    assert maize["revenue_loss"] == pytest.approx(0.625 * 10 * 100 * 200)
+    assert out.iloc[1]["relative_yield_loss"] == pytest.approx(0.5)
+    full = district_yield_impact(_district(), et0, rain, demand, ECONOMICS)
+    assert (full["relative_yield_loss"] == 0).all()
+    with pytest.raises(ValueError, match="economics has no entry for crop 'apple'"):
+        district_yield_impact(_district(), et0, rain, demand, {"maize": ECONOMICS["maize"]})

@@ -3,7 +3,7 @@
 Stage lengths come from FAO-56 Table 11, single crop coefficients Kc_ini, Kc_mid, Kc_end and the maximum
 crop height h from FAO-56 Table 12 (values for a sub-humid climate, RHmin ~ 45 %, u2 ~ 2 m/s), and the
 seasonal yield response factor Ky from FAO-33 Table 24 (Doorenbos & Kassam 1979). Where a table gives a
-range, the midpoint is used and the row text says so. Each record names the table row it was taken from.
+range, the record's ``source`` says which value is used (mostly the midpoint); it names the table rows.
 
 Kc through the season follows FAO-56 Fig. 25: constant Kc_ini over the initial stage, a straight line to
 Kc_mid over crop development, constant Kc_mid at mid-season and a straight line to Kc_end over the late

@@ -18,8 +18,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from suvar.agri.crops import Crop
+from suvar.agri.irrigation import (
+    District,
+    RainfallMethod,
+    district_requirements,
+    effective_rainfall_daily_mm,
+    field_requirement,
+)
 
 
 def relative_yield(eta_over_etm: float | np.ndarray, ky: float) -> float | np.ndarray:
@@ -95,3 +103,79 @@ def yield_impact(
         revenue=production * price_per_t,
         revenue_loss=(1.0 - ya_over_ym) * max_yield_t_per_ha * area_ha * price_per_t,
     )
+
+
+def district_yield_impact(
+    district: District,
+    et0_mm: pd.Series,
+    precip_mm: pd.Series,
+    allocated_m3_per_day: pd.Series,
+    economics: dict[str, dict[str, float]],
+    u2_m_s: pd.Series | None = None,
+    rhmin_pct: pd.Series | None = None,
+    method: RainfallMethod = "usda_scs",
+) -> pd.DataFrame:
+    """Seasonal yield and revenue of each field of a district given its daily allocation.
+
+    On each day the district's allocation covers a fraction f = min(allocated / demand, 1) of its gross
+    demand (:func:`suvar.agri.irrigation.district_requirements`); every field receives the same fraction, so
+    its ET deficit grows by (1 - f) NIR that day. Over each complete season ETm = sum(Kc ET0),
+    ETa = ETm - sum((1 - f) NIR), and the FAO-33 equation gives Ya/Ym.
+
+    Parameters
+    ----------
+    economics
+        Per crop name: ``max_yield_t_per_ha``, ``price_per_t`` and, where FAO-33 gives none, ``ky``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per field and complete season: ``field``, ``crop``, ``season_start``, ``etm_mm``, ``eta_mm``,
+        ``supplied_fraction`` (of the season's NIR), ``relative_et_deficit``, ``relative_yield_loss``,
+        ``yield_t_per_ha``, ``production_t``, ``revenue`` and ``revenue_loss``.
+    """
+    index = et0_mm.index
+    demand = district_requirements(district, et0_mm, precip_mm, u2_m_s, rhmin_pct, method)[
+        "demand_m3_per_day"
+    ]
+    allocated = allocated_m3_per_day.reindex(index).fillna(0.0)
+    covered = (allocated / demand.where(demand > 0)).clip(upper=1.0).fillna(1.0)
+    peff = effective_rainfall_daily_mm(precip_mm.reindex(index).fillna(0.0), method)
+    rows = []
+    for field in district.fields:
+        crop = field.crop
+        if crop.name not in economics:
+            raise ValueError(f"economics has no entry for crop '{crop.name}' (field '{field.name}')")
+        econ = economics[crop.name]
+        req = field_requirement(field, et0_mm, peff, u2_m_s, rhmin_pct)
+        for year in range(index.min().year - 1, index.max().year + 1):
+            start = pd.Timestamp(f"{year}-{field.planting}")
+            season = pd.date_range(start, periods=crop.season_length_d, freq="D")
+            if season[0] < index[0] or season[-1] > index[-1]:
+                continue
+            etm = float(req.loc[season, "etc_mm"].sum())
+            nir = float(req.loc[season, "nir_mm"].sum())
+            delivered = float((covered.loc[season] * req.loc[season, "nir_mm"]).sum())
+            impact = yield_impact(  # volumes as mm over the field: only their ratio matters
+                crop,
+                etm,
+                nir,
+                allocated_m3=delivered,
+                required_m3=nir,
+                max_yield_t_per_ha=econ["max_yield_t_per_ha"],
+                area_ha=field.area_ha,
+                price_per_t=econ["price_per_t"],
+                ky=econ.get("ky"),
+            )
+            rows.append({"field": field.name, "crop": crop.name, "season_start": start, **impact.as_dict()})
+    columns = [
+        "field",
+        "crop",
+        "season_start",
+        "etm_mm",
+        "eta_mm",
+        "supplied_fraction",
+        "relative_et_deficit",
+    ]
+    columns += ["relative_yield_loss", "yield_t_per_ha", "production_t", "revenue", "revenue_loss"]
+    return pd.DataFrame(rows, columns=columns)
