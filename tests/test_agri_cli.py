@@ -84,6 +84,8 @@ def test_demand_command(weather_csv: Path) -> None:
     table = pd.read_csv(StringIO(result.stdout), index_col="date", parse_dates=True)
     fields = ["plain wheat", "river maize", "drip tomato"]
     assert list(table.columns) == [*fields, "net_m3_per_day", "demand_m3_per_day"]
+    assert table.notna().all().all()
+    assert table.loc["2020-12-15", "plain wheat"] > 0  # winter wheat season running past the record end
     assert table.loc["2019-01-15", "river maize"] == 0.0 and table.loc["2019-07-15", "river maize"] > 0
     assert table["demand_m3_per_day"].sum() == pytest.approx(table[fields].sum().sum())
     summary = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)

@@ -59,14 +59,17 @@ def test_kc_curve_adjusts_mid_and_end_only_above_045() -> None:
     assert cotton.iloc[-1] == pytest.approx(climate_adjusted_kc(0.60, 3.0, 25.0, 1.35))
 
 
+def test_kc_curve_keeps_table_values_outside_the_weather_record() -> None:
+    """A season running past the end of the weather record: Kc_mid cannot be adjusted and stays tabulated."""
+    dates = pd.date_range("2020-01-01", "2020-12-31")
+    kc = kc_curve(get_crop("wheat"), "2020-11-01", pd.Series(4.0, dates), pd.Series(20.0, dates))
+    assert kc.notna().all() and kc.max() == 1.15
+
+
 def test_effective_rainfall_formulas() -> None:
     p = pd.Series([10.0, 50.0, 100.0, 250.0, 300.0])
-    assert effective_rainfall_monthly_mm(p, "usda_scs").tolist() == pytest.approx(
-        [9.84, 46.0, 84.0, 150.0, 155.0]
-    )
-    assert effective_rainfall_monthly_mm(p, "fao_aglw").tolist() == pytest.approx(
-        [0.0, 20.0, 56.0, 176.0, 216.0]
-    )
+    assert effective_rainfall_monthly_mm(p, "usda_scs").tolist() == pytest.approx([9.84, 46.0, 84.0, 150.0, 155.0])
+    assert effective_rainfall_monthly_mm(p, "fao_aglw").tolist() == pytest.approx([0.0, 20.0, 56.0, 176.0, 216.0])
 
 
 def test_rhmin_eq_63() -> None:
@@ -116,13 +119,9 @@ def test_district_from_dict_and_errors() -> None:
     assert [f.name for f in district.fields] == ["wheat_1", "tomato_2"]
     assert district.fields[1].application_efficiency == 0.9
     bad = dict(data, fields=[{"crop": "banana", "area_ha": 1, "planting": "01-01"}])
-    with pytest.raises(
-        DistrictDataError, match=r"d.json: fields\[0\]: unknown crop 'banana'; known crops: wheat"
-    ):
+    with pytest.raises(DistrictDataError, match=r"d.json: fields\[0\]: unknown crop 'banana'; known crops: wheat"):
         district_from_dict(bad, "d.json")
     with pytest.raises(DistrictDataError, match=r"d.json: fields\[0\]: 'planting' must be 'MM-DD'"):
-        district_from_dict(
-            dict(data, fields=[{"crop": "maize", "area_ha": 1, "planting": "April"}]), "d.json"
-        )
+        district_from_dict(dict(data, fields=[{"crop": "maize", "area_ha": 1, "planting": "April"}]), "d.json")
     with pytest.raises(DistrictDataError, match="d.json: 'conveyance_efficiency' must be a number in"):
         district_from_dict(dict(data, conveyance_efficiency=85), "d.json")

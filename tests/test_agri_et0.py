@@ -146,6 +146,7 @@ def test_wind_height_conversion_eq_47() -> None:
         ({"tmax_c": [30.0], "tmin_c": [15.0], "rh_pct": [140.0]}, "column 'rh_pct' = 140.0 outside [0, 100]"),
         ({"tmax_c": ["hot"], "tmin_c": [15.0]}, "column 'tmax_c' is not a number: 'hot'"),
         ({"temp": [20.0]}, "needs columns 'tmax_c' and 'tmin_c'"),
+        ({"tmax_c": [30.0], "tmin_c": [None]}, "row 2019-07-01 00:00:00: no 'tmin_c'"),
     ],
 )
 def test_bad_input_names_file_row_and_column(columns: dict, message: str) -> None:

@@ -34,9 +34,7 @@ def test_full_allocation_and_missing_ky() -> None:
     assert out.supplied_fraction == 1.0 and out.relative_yield_loss == 0.0
     with pytest.raises(ValueError, match="FAO-33 gives no seasonal Ky for apple"):
         yield_impact(get_crop("apple"), 800, 700, 1e6, 2e6, 40.0, 10.0, 300.0)
-    assert (
-        yield_impact(get_crop("apple"), 800, 400, 1e6, 2e6, 40.0, 10.0, 300.0, ky=1.0).yield_t_per_ha == 30.0
-    )
+    assert yield_impact(get_crop("apple"), 800, 400, 1e6, 2e6, 40.0, 10.0, 300.0, ky=1.0).yield_t_per_ha == 30.0
 
 
 def _district() -> District:

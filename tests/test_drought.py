@@ -71,9 +71,7 @@ def test_spi_calibration_period_matters_and_is_checked() -> None:
     assert abs(early.loc[:"2010"].mean()) < 0.1  # standard within its own calibration period
     assert full.loc[:"2010"].mean() > 0.1  # against the drier full record the early years look wet
     assert early.loc["2011":].mean() < full.loc["2011":].mean() - 0.15
-    with pytest.raises(
-        DroughtDataError, match="calibration period 1971-2000 must lie within the data, 1981-2020"
-    ):
+    with pytest.raises(DroughtDataError, match="calibration period 1971-2000 must lie within the data, 1981-2020"):
         spi(precip, calibration_years=(1971, 2000))
 
 
@@ -116,11 +114,7 @@ def test_drought_events_mckee() -> None:
     assert first["peak"] == -1.2 and first["peak_month"] == months[2] and not first["ongoing"]
     assert last["magnitude"] == pytest.approx(3.6) and last["ongoing"]
     late = drought_events(values, start_at_first_negative=False).iloc[0]
-    assert (
-        late["start"] == months[2]
-        and late["duration_months"] == 2
-        and late["magnitude"] == pytest.approx(2.0)
-    )
+    assert late["start"] == months[2] and late["duration_months"] == 2 and late["magnitude"] == pytest.approx(2.0)
     gap = values.copy()
     gap.iloc[3] = np.nan  # a missing month ends the run
     assert drought_events(gap).iloc[0]["end"] == months[2]

@@ -50,9 +50,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _emit(
-    frame: pd.DataFrame, fmt: OutputFormat, output: Path | None, extra: dict[str, Any] | None = None
-) -> None:
+def _emit(frame: pd.DataFrame, fmt: OutputFormat, output: Path | None, extra: dict[str, Any] | None = None) -> None:
     if fmt is OutputFormat.csv:
         text = frame.to_csv(date_format="%Y-%m-%d %H:%M" if _has_time(frame.index) else "%Y-%m-%d")
     else:
@@ -127,9 +125,7 @@ def _parse_scales(text: str) -> tuple[int, ...]:
     try:
         scales = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise typer.BadParameter(
-            f"--scales must be comma-separated months, e.g. 1,3,6,12; got {text!r}"
-        ) from None
+        raise typer.BadParameter(f"--scales must be comma-separated months, e.g. 1,3,6,12; got {text!r}") from None
     if not scales or min(scales) < 1 or max(scales) > 72:
         raise typer.BadParameter(f"--scales must lie in 1..72 months, got {text!r}")
     return scales
@@ -176,9 +172,7 @@ def spi_command(
             warnings.simplefilter("ignore")  # climate-indices' short-calibration notice
             table = spi(p, scale_list, years)
             if pet_column is not None:
-                table = table.join(
-                    spei(p, _monthly_column(frame, pet_column, precip, "PET [mm]"), scale_list, years)
-                )
+                table = table.join(spei(p, _monthly_column(frame, pet_column, precip, "PET [mm]"), scale_list, years))
     except ValueError as err:  # InputFileError, DroughtDataError
         raise _fail(err) from None
     for name in list(table.columns):
@@ -208,13 +202,9 @@ _DEMAND_HELP = "\n\n".join(
 @app.command("demand", help=_DEMAND_HELP)
 def demand_command(
     district: Path = typer.Argument(..., help="district JSON: efficiencies, location and fields"),
-    weather: Path = typer.Argument(
-        ..., help="daily weather CSV with precip_mm (see 'suvar agri et0 --help')"
-    ),
+    weather: Path = typer.Argument(..., help="daily weather CSV with precip_mm (see 'suvar agri et0 --help')"),
     lat: float | None = typer.Option(None, "--lat", help="latitude (deg); default: the district's"),
-    elevation: float | None = typer.Option(
-        None, "--elevation", help="elevation (m); default: the district's"
-    ),
+    elevation: float | None = typer.Option(None, "--elevation", help="elevation (m); default: the district's"),
     method: str = typer.Option("usda_scs", "--rain-method", help="effective rainfall: usda_scs | fao_aglw"),
     climate_adjust: bool = typer.Option(True, help="adjust Kc_mid/Kc_end to wind and RHmin (FAO-56 Eq. 62)"),
     fmt: OutputFormat = typer.Option(OutputFormat.csv, "--format", help="csv or json"),

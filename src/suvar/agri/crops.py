@@ -172,6 +172,12 @@ def climate_adjusted_kc(kc_table: float, u2_m_s: float, rhmin_pct: float, height
     return kc_table + (0.04 * (u2 - 2) - 0.004 * (rhmin - 45)) * (h / 3) ** 0.3
 
 
+def _adjusted(kc: float, u2_m_s: pd.Series, rhmin_pct: pd.Series, stage: pd.DatetimeIndex, h_m: float) -> float:
+    """Eq. 62/65 with the stage means; the tabulated value when the weather does not cover the stage."""
+    u2, rhmin = u2_m_s.reindex(stage).mean(), rhmin_pct.reindex(stage).mean()
+    return kc if np.isnan(u2) or np.isnan(rhmin) else climate_adjusted_kc(kc, u2, rhmin, h_m)
+
+
 def kc_curve(
     crop: Crop,
     planting: pd.Timestamp | str,
@@ -183,7 +189,7 @@ def kc_curve(
     Kc_i = Kc_prev + [(i - sum(L_prev)) / L_stage] (Kc_next - Kc_prev) within the development and late stages
     (FAO-56 Eq. 66). With daily ``u2_m_s`` and ``rhmin_pct`` series, Kc_mid is adjusted with their means over
     the mid-season stage and Kc_end with their means over the late season (Eq. 62); Kc_end is adjusted only
-    when the tabulated value exceeds 0.45 (Eq. 65).
+    when the tabulated value exceeds 0.45 (Eq. 65). A stage outside the weather record keeps the table value.
     """
     start = pd.Timestamp(planting)
     l_ini, l_dev, l_mid, l_late = crop.stage_lengths_d
@@ -192,13 +198,9 @@ def kc_curve(
     if u2_m_s is not None and rhmin_pct is not None:
         mid = dates[l_ini + l_dev : l_ini + l_dev + l_mid]
         late = dates[l_ini + l_dev + l_mid :]
-        kc_mid = climate_adjusted_kc(
-            crop.kc_mid, u2_m_s.reindex(mid).mean(), rhmin_pct.reindex(mid).mean(), crop.height_m
-        )
+        kc_mid = _adjusted(crop.kc_mid, u2_m_s, rhmin_pct, mid, crop.height_m)
         if crop.kc_end > 0.45:
-            kc_end = climate_adjusted_kc(
-                crop.kc_end, u2_m_s.reindex(late).mean(), rhmin_pct.reindex(late).mean(), crop.height_m
-            )
+            kc_end = _adjusted(crop.kc_end, u2_m_s, rhmin_pct, late, crop.height_m)
     day = np.arange(1, crop.season_length_d + 1)  # i, the day number within the season
     edges = np.cumsum([0, l_ini, l_dev, l_mid, l_late])
     kc = np.interp(day, edges[1:], [crop.kc_ini, kc_mid, kc_mid, kc_end])

@@ -68,9 +68,7 @@ def _calibration(monthly: pd.Series, calibration_years: tuple[int, int] | None) 
     first, last = monthly.index[0].year, monthly.index[-1].year
     cal_start, cal_end = calibration_years or (first, last)
     if not first <= cal_start < cal_end <= last:
-        raise DroughtDataError(
-            f"calibration period {cal_start}-{cal_end} must lie within the data, {first}-{last}"
-        )
+        raise DroughtDataError(f"calibration period {cal_start}-{cal_end} must lie within the data, {first}-{last}")
     return first, cal_start, cal_end
 
 
@@ -102,9 +100,7 @@ def spi(
     first, cal_start, cal_end = _calibration(monthly, calibration_years)
     dist = indices.Distribution[distribution]
     out = {
-        f"spi_{k}": indices.spi(
-            monthly.to_numpy(), k, dist, first, cal_start, cal_end, compute.Periodicity.monthly
-        )
+        f"spi_{k}": indices.spi(monthly.to_numpy(), k, dist, first, cal_start, cal_end, compute.Periodicity.monthly)
         for k in scales
     }
     return _trim(pd.DataFrame(out, index=monthly.index.to_timestamp()), precip_mm)

@@ -70,9 +70,7 @@ def _numeric(weather: pd.DataFrame, source: str) -> pd.DataFrame:
         bad = converted.isna() & df[col].notna()
         if bad.any():
             row = df.index[bad.to_numpy()][0]
-            raise WeatherDataError(
-                f"{source}: row {row}: column '{col}' is not a number: {df.loc[row, col]!r}"
-            )
+            raise WeatherDataError(f"{source}: row {row}: column '{col}' is not a number: {df.loc[row, col]!r}")
         df[col] = converted.astype(float)
     limits = {
         "rhmax_pct": (0, 100),
@@ -125,14 +123,15 @@ def _flags(index: pd.Index, masks: dict[str, pd.Series]) -> pd.Series:
 def _temperatures(df: pd.DataFrame, source: str) -> tuple[pd.Series, pd.Series | None, pd.Series | None]:
     if {"tmax_c", "tmin_c"} <= set(df.columns):
         tmax, tmin = df["tmax_c"], df["tmin_c"]
-        tmean = ((tmax + tmin) / 2).fillna(_col(df, "t_c"))  # FAO-56 Eq. 9
+        for name, series in (("tmax_c", tmax), ("tmin_c", tmin)):
+            if series.isna().any():
+                raise WeatherDataError(f"{source}: row {df.index[series.isna().to_numpy()][0]}: no '{name}'")
+        tmean = (tmax + tmin) / 2  # FAO-56 Eq. 9
     elif "t_c" in df:
         tmax = tmin = None
         tmean = df["t_c"]
     else:
-        raise WeatherDataError(
-            f"{source}: needs columns 'tmax_c' and 'tmin_c' (or 't_c'); got {list(df.columns)}"
-        )
+        raise WeatherDataError(f"{source}: needs columns 'tmax_c' and 'tmin_c' (or 't_c'); got {list(df.columns)}")
     missing = tmean.isna()
     if missing.any():
         raise WeatherDataError(f"{source}: row {df.index[missing.to_numpy()][0]}: no air temperature")
@@ -309,9 +308,7 @@ def et0_monthly(
     out = _et0_daylike(df, mid_month, g, latitude_deg, elevation_m, wind_height_m, krs, tdew_offset_c, source)
     out.index = months.to_timestamp()
     zero = (given_g.isna() & g_zero).to_numpy()
-    out["flags"] = [
-        ";".join(filter(None, (f, "g_zero" if z else ""))) for f, z in zip(out["flags"], zero, strict=True)
-    ]
+    out["flags"] = [";".join(filter(None, (f, "g_zero" if z else ""))) for f, z in zip(out["flags"], zero, strict=True)]
     out.insert(0, "et0_mm_per_day", out.pop("et0_mm"))
     out.insert(1, "et0_mm", out["et0_mm_per_day"] * months.days_in_month.to_numpy())
     return out
@@ -383,10 +380,13 @@ def et0_hourly(
         if col not in df:
             raise WeatherDataError(f"{source}: hourly ET0 needs column '{col}' ({WEATHER_COLUMNS[col]})")
     times = df.index
-    t = df["t_c"]
-    ea = _first_available(
-        [_col(df, "ea_kpa"), calc_e0(_col(df, "tdew_c")), _col(df, "rh_pct") / 100 * calc_e0(t)]
+    _check_complete(
+        {"t_c": df["t_c"], "rs_mj_m2": df["rs_mj_m2"]},
+        source,
+        {"t_c": "the hour's air temperature is missing", "rs_mj_m2": "the hour's solar radiation is missing"},
     )
+    t = df["t_c"]
+    ea = _first_available([_col(df, "ea_kpa"), calc_e0(_col(df, "tdew_c")), _col(df, "rh_pct") / 100 * calc_e0(t)])
     _check_complete({"ea_kpa": ea}, source, {"ea_kpa": "hourly ET0 needs 'ea_kpa', 'tdew_c' or 'rh_pct'"})
     u2, wind_missing = _wind(df, wind_height_m)
     ra, to_sunset = extraterrestrial_radiation_hourly(times, latitude_deg, longitude_deg, utc_offset_h)

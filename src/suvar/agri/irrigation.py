@@ -68,9 +68,7 @@ def rhmin_from_ea(tmax_c: pd.Series, ea_kpa: pd.Series) -> pd.Series:
     return (100 * ea_kpa / calc_e0(tmax_c)).clip(upper=100.0)
 
 
-def effective_rainfall_monthly_mm(
-    precip_month_mm: pd.Series, method: RainfallMethod = "usda_scs"
-) -> pd.Series:
+def effective_rainfall_monthly_mm(precip_month_mm: pd.Series, method: RainfallMethod = "usda_scs") -> pd.Series:
     """Monthly effective rainfall [mm/month] by the USDA-SCS (CROPWAT) or FAO/AGLW formula (module doc)."""
     p = precip_month_mm
     if method == "usda_scs":
@@ -167,9 +165,7 @@ def district_demand_m3_per_day(
     method: RainfallMethod = "usda_scs",
 ) -> pd.Series:
     """Daily gross irrigation demand [m3/day] of a district node (see :func:`district_requirements`)."""
-    demand = district_requirements(district, et0_mm, precip_mm, u2_m_s, rhmin_pct, method)[
-        "demand_m3_per_day"
-    ]
+    demand = district_requirements(district, et0_mm, precip_mm, u2_m_s, rhmin_pct, method)["demand_m3_per_day"]
     return demand.rename(district.name)
 
 

@@ -96,14 +96,7 @@ def synthetic_weather(
     shocks = rng.normal(0.0, 1.8, n)
     for i in range(1, n):
         anomaly[i] = 0.7 * anomaly[i - 1] + shocks[i]
-    tmean = (
-        16.5
-        - 0.0065 * elevation_m
-        + 10.5 * season
-        + anomaly
-        + np.where(dry, 0.8, 0.0)
-        - np.where(wet, 1.5, 0)
-    )
+    tmean = 16.5 - 0.0065 * elevation_m + 10.5 * season + anomaly + np.where(dry, 0.8, 0.0) - np.where(wet, 1.5, 0)
     dtr = (12.0 + 4.0 * season) * np.where(wet, 0.6, 1.0)
     tmax, tmin = tmean + dtr / 2, tmean - dtr / 2
 

@@ -135,9 +135,7 @@ def district_yield_impact(
         ``yield_t_per_ha``, ``production_t``, ``revenue`` and ``revenue_loss``.
     """
     index = et0_mm.index
-    demand = district_requirements(district, et0_mm, precip_mm, u2_m_s, rhmin_pct, method)[
-        "demand_m3_per_day"
-    ]
+    demand = district_requirements(district, et0_mm, precip_mm, u2_m_s, rhmin_pct, method)["demand_m3_per_day"]
     allocated = allocated_m3_per_day.reindex(index).fillna(0.0)
     covered = (allocated / demand.where(demand > 0)).clip(upper=1.0).fillna(1.0)
     peff = effective_rainfall_daily_mm(precip_mm.reindex(index).fillna(0.0), method)
