@@ -147,6 +147,7 @@ def test_wind_height_conversion_eq_47() -> None:
         ({"tmax_c": ["hot"], "tmin_c": [15.0]}, "column 'tmax_c' is not a number: 'hot'"),
         ({"temp": [20.0]}, "needs columns 'tmax_c' and 'tmin_c'"),
         ({"tmax_c": [30.0], "tmin_c": [None]}, "row 2019-07-01 00:00:00: no 'tmin_c'"),
+        ({"tmax_c": [30.0], "tmin_c": [15.0], "sunshine_h": [16.0]}, "'sunshine_h' exceeds the day's maximum"),
     ],
 )
 def test_bad_input_names_file_row_and_column(columns: dict, message: str) -> None:

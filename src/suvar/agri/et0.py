@@ -187,6 +187,7 @@ def _et0_daylike(
     source: str,
 ) -> pd.DataFrame:
     """FAO-56 Eq. 6 for day-like steps (a day, or the mean day of a month dated mid-month)."""
+    weather_rows = df.index
     df = df.set_axis(dates)
     g = g.set_axis(dates)
     lat = np.deg2rad(latitude_deg)
@@ -194,7 +195,12 @@ def _et0_daylike(
     ea, ea_estimated = _vapour_pressure(df, tmean, tmax, tmin, tdew_offset_c)
     u2, wind_missing = _wind(df, wind_height_m)
     ra = pyet.extraterrestrial_r(dates, lat)  # Eq. 21
-    rs_sunshine = pyet.calc_rad_sol_in(_col(df, "sunshine_h"), lat)  # Eqs. 34, 35 (as = 0.25, bs = 0.5)
+    sunshine = _col(df, "sunshine_h")
+    too_long = sunshine > pyet.daylight_hours(dates, lat) + 0.1  # n <= N (Eq. 34), 0.1 h for rounding
+    if too_long.any():
+        row = weather_rows[too_long.to_numpy()][0]
+        raise WeatherDataError(f"{source}: row {row}: 'sunshine_h' exceeds the day's maximum daylight hours N")
+    rs_sunshine = pyet.calc_rad_sol_in(sunshine, lat)  # Eqs. 34, 35 (as = 0.25, bs = 0.5)
     measured_rs = _col(df, "rs_mj_m2").fillna(rs_sunshine)
     rso = (0.75 + 2e-5 * elevation_m) * ra  # Eq. 37
     if tmax is not None:
