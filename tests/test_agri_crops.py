@@ -17,6 +17,7 @@ from suvar.agri.irrigation import (
     district_from_dict,
     district_requirements,
     effective_rainfall_monthly_mm,
+    field_requirement,
     rhmin_from_ea,
 )
 
@@ -64,6 +65,14 @@ def test_kc_curve_keeps_table_values_outside_the_weather_record() -> None:
     dates = pd.date_range("2020-01-01", "2020-12-31")
     kc = kc_curve(get_crop("wheat"), "2020-11-01", pd.Series(4.0, dates), pd.Series(20.0, dates))
     assert kc.notna().all() and kc.max() == 1.15
+
+
+def test_perennial_season_covers_leap_years() -> None:
+    """Citrus (365-day season from 1 January) must have Kc on 31 December of a leap year too."""
+    dates = pd.date_range("2020-01-01", "2021-12-31")
+    field = Field("orchard", get_crop("citrus"), 10.0, "01-01")
+    req = field_requirement(field, pd.Series(5.0, dates), pd.Series(0.0, dates))
+    assert (req["kc"] > 0).all() and req.loc["2020-12-31", "kc"] == 0.70
 
 
 def test_effective_rainfall_formulas() -> None:

@@ -183,6 +183,7 @@ def kc_curve(
     planting: pd.Timestamp | str,
     u2_m_s: pd.Series | None = None,
     rhmin_pct: pd.Series | None = None,
+    days: int | None = None,
 ) -> pd.Series:
     """Daily single crop coefficient Kc over one season, indexed by date from the planting day.
 
@@ -190,18 +191,20 @@ def kc_curve(
     (FAO-56 Eq. 66). With daily ``u2_m_s`` and ``rhmin_pct`` series, Kc_mid is adjusted with their means over
     the mid-season stage and Kc_end with their means over the late season (Eq. 62); Kc_end is adjusted only
     when the tabulated value exceeds 0.45 (Eq. 65). A stage outside the weather record keeps the table value.
+    ``days`` (default: the season length) longer than the season holds Kc_end on the extra days, which lets
+    a 365-day perennial season cover a leap year.
     """
     start = pd.Timestamp(planting)
     l_ini, l_dev, l_mid, l_late = crop.stage_lengths_d
-    dates = pd.date_range(start, periods=crop.season_length_d, freq="D")
+    dates = pd.date_range(start, periods=days or crop.season_length_d, freq="D")
     kc_mid, kc_end = crop.kc_mid, crop.kc_end
     if u2_m_s is not None and rhmin_pct is not None:
         mid = dates[l_ini + l_dev : l_ini + l_dev + l_mid]
-        late = dates[l_ini + l_dev + l_mid :]
+        late = dates[l_ini + l_dev + l_mid : crop.season_length_d]
         kc_mid = _adjusted(crop.kc_mid, u2_m_s, rhmin_pct, mid, crop.height_m)
         if crop.kc_end > 0.45:
             kc_end = _adjusted(crop.kc_end, u2_m_s, rhmin_pct, late, crop.height_m)
-    day = np.arange(1, crop.season_length_d + 1)  # i, the day number within the season
+    day = np.arange(1, len(dates) + 1)  # i, the day number within the season
     edges = np.cumsum([0, l_ini, l_dev, l_mid, l_late])
     kc = np.interp(day, edges[1:], [crop.kc_ini, kc_mid, kc_mid, kc_end])
     return pd.Series(kc, index=dates, name=f"kc_{crop.name}")

@@ -92,10 +92,14 @@ def effective_rainfall_daily_mm(precip_mm: pd.Series, method: RainfallMethod = "
 def _season_kc(
     field: Field, index: pd.DatetimeIndex, u2_m_s: pd.Series | None, rhmin_pct: pd.Series | None
 ) -> pd.Series:
-    """Kc on each day of ``index``; seasons repeat yearly from the planting month-day, 0 off-season."""
+    """Kc on each day of ``index``; seasons repeat yearly from the planting month-day, 0 off-season.
+
+    A perennial whose season fills the year (365 days) keeps Kc_end up to the next planting (leap years)."""
     kc = pd.Series(0.0, index=index)
     for year in range(index.min().year - 1, index.max().year + 1):
-        season = kc_curve(field.crop, pd.Timestamp(f"{year}-{field.planting}"), u2_m_s, rhmin_pct)
+        start = pd.Timestamp(f"{year}-{field.planting}")
+        days = (start + pd.DateOffset(years=1) - start).days if field.crop.season_length_d >= 365 else None
+        season = kc_curve(field.crop, start, u2_m_s, rhmin_pct, days)
         inside = season.index.intersection(index)
         kc.loc[inside] = season.loc[inside]
     return kc
