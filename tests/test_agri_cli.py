@@ -61,6 +61,10 @@ def test_et0_bad_value_names_file_row_and_column(tmp_path: Path) -> None:
     assert f"{path}: row 2024-07-02 00:00:00: column 'rh_pct' = 450.0 outside [0, 100]" in result.stderr
     missing = runner.invoke(app, ["et0", str(tmp_path / "none.csv"), "--lat", "39", "--elevation", "100"])
     assert missing.exit_code == 2 and "none.csv: file not found" in missing.stderr
+    undated = tmp_path / "undated.csv"
+    undated.write_text("day,tmax_c,tmin_c\nmonday,31,18\n")
+    bad_dates = runner.invoke(app, ["et0", str(undated), "--lat", "39", "--elevation", "100"])
+    assert bad_dates.exit_code == 2 and f"{undated}: first column 'day' must hold dates" in bad_dates.stderr
 
 
 def test_spi_command(tmp_path: Path) -> None:
