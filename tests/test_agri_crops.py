@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from suvar.agri.crops import CROPS, climate_adjusted_kc, get_crop, kc_curve
+from suvar.agri.et0 import et0_daily
 from suvar.agri.irrigation import (
     District,
     DistrictDataError,
@@ -16,10 +17,12 @@ from suvar.agri.irrigation import (
     district_demand_m3_per_day,
     district_from_dict,
     district_requirements,
+    district_requirements_from_weather,
     effective_rainfall_monthly_mm,
     field_requirement,
     rhmin_from_ea,
 )
+from suvar.agri.weather import synthetic_weather
 
 
 def test_crop_table_is_consistent() -> None:
@@ -134,3 +137,18 @@ def test_district_from_dict_and_errors() -> None:
         district_from_dict(dict(data, fields=[{"crop": "maize", "area_ha": 1, "planting": "April"}]), "d.json")
     with pytest.raises(DistrictDataError, match="d.json: 'conveyance_efficiency' must be a number in"):
         district_from_dict(dict(data, conveyance_efficiency=85), "d.json")
+
+
+def test_requirements_from_weather_compose_et0_and_climate_adjustment() -> None:
+    """The one-call path equals ET0 (FAO-56) + district_requirements with u2 and the record's RHmin; in this
+    dry, windy summer (RHmin < 45 %) the Eq. 62 adjustment raises maize's mid-season demand."""
+    weather = synthetic_weather("2020-01-01", years=1, seed=1, latitude_deg=39.0, elevation_m=150.0)
+    district = District("plain", (Field("m", get_crop("maize"), 100.0, "04-15"),), 0.6, 0.8, 39.0, 150.0)
+    got = district_requirements_from_weather(district, weather)
+    et0 = et0_daily(weather, 39.0, 150.0)
+    expected = district_requirements(district, et0["et0_mm"], weather["precip_mm"], et0["u2_m_s"], weather["rhmin_pct"])
+    pd.testing.assert_frame_equal(got, expected)
+    plain = district_requirements_from_weather(district, weather, climate_adjust=False)
+    assert got.loc["2020-07-01", "m"] > plain.loc["2020-07-01", "m"]
+    with pytest.raises(DistrictDataError, match="district 'plain': needs 'latitude_deg' and 'elevation_m'"):
+        district_requirements_from_weather(District("plain", district.fields, 0.6, 0.8), weather)

@@ -53,6 +53,13 @@ def test_feeds_et0_and_spi(weather: pd.DataFrame) -> None:
     assert spi12.loc["2020-12"].iloc[0] <= -1.5
 
 
+def test_one_year_record() -> None:
+    """A one-year record is normal unless a dry year is named."""
+    normal = synthetic_weather("2015-01-01", years=1)["precip_mm"].sum()
+    dry = synthetic_weather("2015-01-01", years=1, dry_year=2015)["precip_mm"].sum()
+    assert normal == pytest.approx(300.0, abs=0.5) and dry == pytest.approx(120.0, abs=0.5)
+
+
 def test_bad_dry_year() -> None:
     with pytest.raises(ValueError, match="dry_year 1990 is not a record year"):
         synthetic_weather("2015-01-01", years=3, dry_year=1990)

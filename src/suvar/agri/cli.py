@@ -13,7 +13,7 @@ import typer
 
 from suvar.agri.drought import classify_spi, drought_events, spei, spi
 from suvar.agri.et0 import WEATHER_COLUMNS, et0_daily, et0_hourly, et0_monthly
-from suvar.agri.irrigation import district_from_dict, district_requirements, rhmin_from_ea
+from suvar.agri.irrigation import district_from_dict, district_requirements_from_weather
 
 app = typer.Typer(help="Smart agriculture: FAO-56 ET0, crop irrigation demand, SPI/SPEI drought monitoring.")
 
@@ -220,21 +220,15 @@ def demand_command(
         except json.JSONDecodeError as err:
             raise InputFileError(f"{district}: invalid JSON at line {err.lineno}: {err.msg}") from None
         spec = district_from_dict(data, str(district))
-        latitude = lat if lat is not None else spec.latitude_deg
-        elev = elevation if elevation is not None else spec.elevation_m
-        if latitude is None or elev is None:
-            raise InputFileError(f"{district}: give 'latitude_deg' and 'elevation_m' (or --lat/--elevation)")
-        frame = read_table(weather)
-        precip = _column(frame, "precip_mm", weather, "daily precipitation [mm]").fillna(0.0)
-        et0 = et0_daily(frame, latitude, elev, spec.wind_height_m, source=str(weather))
-        u2 = rhmin = None
-        if climate_adjust:
-            u2 = et0["u2_m_s"]
-            if "rhmin_pct" in frame:
-                rhmin = _column(frame, "rhmin_pct", weather, "minimum relative humidity [%]")
-            elif "tmax_c" in frame:
-                rhmin = rhmin_from_ea(frame["tmax_c"], et0["ea_kpa"])  # FAO-56 Eq. 63
-        table = district_requirements(spec, et0["et0_mm"], precip, u2, rhmin, method)  # type: ignore[arg-type]
+        table = district_requirements_from_weather(
+            spec,
+            read_table(weather),
+            lat,
+            elevation,
+            method,
+            climate_adjust,
+            source=str(weather),  # type: ignore[arg-type]
+        )
     except ValueError as err:  # InputFileError, DistrictDataError, WeatherDataError
         raise _fail(err) from None
     summary = {

@@ -26,6 +26,7 @@ import pandas as pd
 from pyet.meteo_utils import calc_e0
 
 from suvar.agri.crops import Crop, CropDataError, get_crop, kc_curve
+from suvar.agri.et0 import WeatherDataError, et0_daily
 
 RainfallMethod = Literal["usda_scs", "fao_aglw"]
 M3_PER_MM_HA = 10.0
@@ -171,6 +172,43 @@ def district_demand_m3_per_day(
     """Daily gross irrigation demand [m3/day] of a district node (see :func:`district_requirements`)."""
     demand = district_requirements(district, et0_mm, precip_mm, u2_m_s, rhmin_pct, method)["demand_m3_per_day"]
     return demand.rename(district.name)
+
+
+def district_requirements_from_weather(
+    district: District,
+    weather: pd.DataFrame,
+    latitude_deg: float | None = None,
+    elevation_m: float | None = None,
+    method: RainfallMethod = "usda_scs",
+    climate_adjust: bool = True,
+    source: str = "weather",
+) -> pd.DataFrame:
+    """:func:`district_requirements` straight from a daily station record.
+
+    ET0 by :func:`suvar.agri.et0.et0_daily` (``weather`` as documented there, plus ``precip_mm``) at the
+    district's location unless ``latitude_deg``/``elevation_m`` are given; with ``climate_adjust`` Kc_mid and
+    Kc_end follow FAO-56 Eq. 62 using u2 and RHmin (``rhmin_pct``, else Eq. 63 from ea and Tmax).
+    """
+    latitude = district.latitude_deg if latitude_deg is None else latitude_deg
+    elevation = district.elevation_m if elevation_m is None else elevation_m
+    if latitude is None or elevation is None:
+        raise DistrictDataError(
+            f"district '{district.name}': needs 'latitude_deg' and 'elevation_m' for its ET0, or explicit ones"
+        )
+    if "precip_mm" not in weather:
+        raise WeatherDataError(f"{source}: no column 'precip_mm' (daily precipitation [mm])")
+    precip = pd.to_numeric(weather["precip_mm"], errors="coerce")
+    bad = (precip.isna() & weather["precip_mm"].notna()) | (precip < 0)
+    if bad.any():
+        raise WeatherDataError(f"{source}: row {weather.index[bad.to_numpy()][0]}: 'precip_mm' must be a number >= 0")
+    et0 = et0_daily(weather, latitude, elevation, district.wind_height_m, source=source)
+    u2 = rhmin = None
+    if climate_adjust:
+        u2 = et0["u2_m_s"]
+        rhmin = pd.to_numeric(weather["rhmin_pct"]) if "rhmin_pct" in weather else pd.Series(np.nan, weather.index)
+        if "tmax_c" in weather:
+            rhmin = rhmin.fillna(rhmin_from_ea(weather["tmax_c"], et0["ea_kpa"]))  # FAO-56 Eq. 63
+    return district_requirements(district, et0["et0_mm"], precip.fillna(0.0), u2, rhmin, method)
 
 
 def _number(data: dict[str, Any], key: str, where: str, lo: float, hi: float, default: Any = ...) -> Any:

@@ -49,7 +49,8 @@ def synthetic_weather(
     annual_rain_mm
         Mean precipitation of the normal years [mm/year].
     dry_year
-        Calendar year in which the dry record year starts (40 % of normal rain); default the middle one.
+        Calendar year in which the dry record year starts (40 % of normal rain); default the middle record
+        year of a record of two years or more (a one-year record has no dry year unless one is named).
 
     Returns
     -------
@@ -64,8 +65,9 @@ def synthetic_weather(
     dates = pd.date_range(first, anniversaries[-1] - pd.Timedelta(days=1), freq="D", name="date")
     record_year = pd.DatetimeIndex(anniversaries[1:]).searchsorted(dates, side="right")
     labels = [a.year for a in anniversaries[:-1]]
-    dry_year = labels[years // 2] if dry_year is None else dry_year
-    if dry_year not in labels:
+    if dry_year is None:
+        dry_year = labels[years // 2] if years >= 2 else None
+    elif dry_year not in labels:
         raise ValueError(f"dry_year {dry_year} is not a record year; choose one of {labels}")
     dry = np.asarray(labels)[record_year] == dry_year
 
@@ -86,7 +88,8 @@ def synthetic_weather(
     rain = np.where(wet, rng.gamma(0.8, mean_amount / 0.8), 0.0)
     factors = np.clip(rng.normal(1.0, 0.2, years), 0.65, 1.4)
     normal = np.asarray(labels) != dry_year
-    factors[normal] /= factors[normal].mean()
+    if normal.any():
+        factors[normal] /= factors[normal].mean()
     factors[~normal] = _DRY_YEAR_FACTOR
     totals = np.bincount(record_year, weights=rain, minlength=years)
     rain *= (annual_rain_mm * factors / np.where(totals > 0, totals, 1.0))[record_year]
