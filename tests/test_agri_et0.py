@@ -89,7 +89,7 @@ def test_example_19_hourly_ndiaye() -> None:
 
 
 def test_hourly_night_takes_ratio_from_before_sunset() -> None:
-    """FAO-56 p. 75: at night Rs/Rso is the ratio 2-3 h before sunset; only the first night has none."""
+    """FAO-56 Ch. 4 (hourly steps): at night Rs/Rso is the ratio 2-3 h before sunset; only the first night has none."""
     times = pd.date_range("2019-06-20", periods=48, freq="h")
     hour = times.hour.to_numpy()
     rs = np.clip(3.0 * np.sin(np.pi * (hour + 0.5 - 6) / 13.5), 0, None) * 0.7

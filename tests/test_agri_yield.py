@@ -1,6 +1,6 @@
 """Yield response to water, 1 - Ya/Ym = Ky (1 - ETa/ETm) (FAO-33, Doorenbos & Kassam 1979).
 
-Expected values are hand-computed from the equation with FAO-33 Table 24 seasonal Ky values
+Expected values are hand-computed from the equation with FAO-33 seasonal Ky values
 (maize 1.25, cotton 0.85).
 """
 

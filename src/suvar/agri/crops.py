@@ -2,8 +2,9 @@
 
 Stage lengths come from FAO-56 Table 11, single crop coefficients Kc_ini, Kc_mid, Kc_end and the maximum
 crop height h from FAO-56 Table 12 (values for a sub-humid climate, RHmin ~ 45 %, u2 ~ 2 m/s), and the
-seasonal yield response factor Ky from FAO-33 Table 24 (Doorenbos & Kassam 1979). Where a table gives a
-range, the record's ``source`` says which value is used (mostly the midpoint); it names the table rows.
+seasonal yield response factor Ky from FAO-33's table of seasonal values (Doorenbos & Kassam 1979).
+Where a table gives a range, the record's ``source`` says which value is used (mostly the midpoint); it
+names the table rows.
 
 Kc through the season follows FAO-56 Fig. 25: constant Kc_ini over the initial stage, a straight line to
 Kc_mid over crop development, constant Kc_mid at mid-season and a straight line to Kc_end over the late
@@ -35,7 +36,7 @@ class Crop:
     height_m
         Maximum crop height h [m] (FAO-56 Table 12), used by Eq. 62.
     ky
-        Seasonal yield response factor (FAO-33 Table 24); ``None`` where FAO-33 gives no seasonal value.
+        Seasonal yield response factor (FAO-33 seasonal Ky table); ``None`` where FAO-33 gives no seasonal value.
     source
         The table rows the values were taken from.
     """

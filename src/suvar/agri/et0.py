@@ -9,7 +9,7 @@ flagged per row in the ``flags`` column (``;``-separated):
 
 - ``ea_from_tmin``: no humidity, actual vapour pressure from Tdew = Tmin - ``tdew_offset_c`` (Eq. 48);
 - ``rs_hargreaves``: no radiation nor sunshine, Rs = kRs sqrt(Tmax - Tmin) Ra (Eq. 50);
-- ``wind_default``: no wind, u2 = 2 m/s (FAO-56 p. 63, the global average of 2,000 stations);
+- ``wind_default``: no wind, u2 = 2 m/s (FAO-56 Ch. 3, missing wind speed: the average of 2,000 stations);
 - ``g_zero``: monthly step without both neighbouring months, soil heat flux G taken as 0;
 - ``rs_rso_night_assumed``: hourly night step without a reading 2-3 h before sunset, so
   Rs/Rso = ``night_rs_rso``.
@@ -374,7 +374,8 @@ def et0_hourly(
     [MJ m-2 h-1]. Rn = 0.77 Rs - Rnl (Eqs. 38-40) with Rnl = s Thr,K^4 (0.34 - 0.14 sqrt(ea))
     (1.35 Rs/Rso - 0.35), s = 2.043e-10 MJ K-4 m-2 h-1, Rso = (0.75 + 2e-5 z) Ra (Eq. 37). G = 0.1 Rn with
     the sun up and 0.5 Rn at night (Eqs. 45, 46). At night Rs/Rso is the value 2-3 hours before sunset
-    (FAO-56 p. 75) or, if there is none, ``night_rs_rso`` (FAO-56: 0.4-0.6 humid, 0.7-0.8 arid, flagged).
+    (FAO-56 Ch. 4, hourly time steps) or, if there is none, ``night_rs_rso`` (FAO-56: 0.4-0.6 humid,
+    0.7-0.8 arid climates; flagged).
 
     Returns
     -------

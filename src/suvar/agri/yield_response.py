@@ -1,12 +1,11 @@
 """Yield response to water (FAO-33) and the production and revenue impact of an irrigation shortfall.
 
-The FAO-33 yield response equation (Doorenbos & Kassam 1979, Ch. 2; restated as Eq. 1 of FAO-66,
-Steduto et al. 2012):
+The FAO-33 yield response equation (Doorenbos & Kassam 1979; restated in FAO-66, Steduto et al. 2012):
 
     1 - Ya/Ym = Ky (1 - ETa/ETm)
 
 with Ya, Ym the actual and maximum yield, ETa, ETm the actual and maximum (= ETc) seasonal
-evapotranspiration and Ky the seasonal yield response factor (FAO-33 Table 24; see
+evapotranspiration and Ky the seasonal yield response factor (FAO-33 seasonal Ky table; see
 :data:`suvar.agri.crops.CROPS`). It holds for water deficits up to about 50 % (1 - ETa/ETm <= 0.5).
 
 When an irrigation allocation covers only a fraction f of the gross requirement, the crop misses
