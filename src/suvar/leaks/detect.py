@@ -1,0 +1,436 @@
+"""Data-driven leak detection over pressure and flow telemetry (pure functions over DataFrames).
+
+Method (after the pressure-residual approaches that led BattLeDIM 2020, Vrachimis et al. 2022, e.g.
+Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
+
+1. **Sensor faults** are masked before anything else, so that a faulty sensor cannot raise a leak alarm:
+   gaps (NaN), *stuck* readings (a pressure unchanged for ``stuck_samples`` samples), and *spikes*
+   (``|x − median₅(x)|`` above ten times its training 99.9th percentile, at least 1 m).
+2. **Residual model**: hourly means; each pressure sensor is predicted by ridge regression on the other
+   sensors, the flows, their squares and daily/half-daily harmonics, fitted on leak-free training hours
+   (known repaired leaks excluded). A missing pressure used as a regressor is filled by a flow-only model.
+   Residual ``r_i = p_i − p̂_i`` (m), standardised by its out-of-sample σ_i times an hour-of-day factor
+   (residuals are larger at peak demand).
+3. **CUSUM** per sensor on the standardised residual (drift ``k = 0.5``):
+   ``S⁻_t = max(0, S⁻_{t−1} − z_t − k)`` (pressure below expectation, i.e. a leak) and ``S⁺`` likewise
+   upward (a repair). The threshold ``h_i`` is 1.5 × the largest ``S⁻`` reached over the training period
+   by out-of-sample residuals (4 contiguous folds), at least ``h_min``; σ_i comes from the same residuals.
+   The estimated leak start is the hour after ``S⁻`` was last zero before crossing. After an alarm or a
+   repair the residual offsets are re-estimated over ``settle_h`` hours and the CUSUMs restarted.
+4. **Minimum night flow** per inlet (flow sensors with a non-zero night flow): the daily minimum of hourly
+   flow over 00–06 h, watched by the same CUSUM against its training mean and σ.
+5. Each alarm's residual shift (mean over its start to the end of the ``settle_h`` quiet period) is compared
+   with earlier leaks' shifts: the mirror image of one (cosine < −0.7) is that leak's repair, the same
+   pattern (cosine > 0.8) that leak growing; neither is reported. Otherwise it is localised
+   (:class:`suvar.leaks.localise.Localiser`); a shift that no leak signature fits (cosine < ``min_cosine``)
+   is a sensor anomaly, not a leak; one whose best pipe lies within ``merge_m`` of an earlier leak's is
+   merged into it.
+
+The LeakDB minimum-night-flow baseline (Vrachimis et al. 2018, ``algorithmMNF.m``) is
+:func:`mnf_baseline_labels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from suvar.leaks.localise import Localisation
+
+HOUR = pd.Timedelta(hours=1)
+
+
+class DetectionError(ValueError):
+    """Telemetry given to the detector is unusable (no overlap with the model's sensors, too short)."""
+
+
+@dataclass
+class LeakEvent:
+    """A detected leak.
+
+    ``start``: estimated leak start; ``alarm_time``: when the detector raised it; ``zone``: the alarmed
+    sensor group; ``severity``: CUSUM over threshold; ``candidates``: ranked (pipe, likelihood);
+    ``est_size_m3h``: estimated outflow; ``evidence``: residual shift per sensor (m) and other figures.
+    """
+
+    start: pd.Timestamp
+    alarm_time: pd.Timestamp
+    zone: str
+    severity: float
+    candidates: list[tuple[str, float]] = field(default_factory=list)
+    est_size_m3h: float = float("nan")
+    evidence: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def pipe(self) -> str | None:
+        """Most likely pipe, if localised."""
+        return self.candidates[0][0] if self.candidates else None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready mapping."""
+        return {"start": self.start.strftime("%Y-%m-%d %H:%M"), "alarm_time": self.alarm_time.strftime(
+            "%Y-%m-%d %H:%M"), "zone": self.zone, "severity": round(self.severity, 2),
+            "candidates": [[p, round(w, 4)] for p, w in self.candidates],
+            "est_size_m3h": round(self.est_size_m3h, 2), "evidence": self.evidence}
+
+
+@dataclass
+class DetectorModel:
+    """Normal behaviour learnt by :func:`train`. Coefficients act on hourly means."""
+
+    pressure_sensors: list[str]
+    flow_sensors: list[str]
+    mean_x: np.ndarray  # feature means (S pressures, F flows, F squared flows, 4 harmonics)
+    coef_p: np.ndarray  # S × S, pressure on pressures (zero diagonal), in original units
+    coef_x: np.ndarray  # S × (2F + 4 + 1): flows, squared flows, harmonics, intercept
+    fallback: np.ndarray  # S × (2F + 4 + 1): flow-only model used to fill missing regressors
+    sigma_m: np.ndarray  # out-of-sample residual σ per sensor (m)
+    sigma_hour: np.ndarray  # 24 × S factors on σ by hour of day (heteroscedastic residuals)
+    h: np.ndarray  # CUSUM thresholds per sensor (σ units)
+    spike_m: np.ndarray  # spike thresholds per sensor (m)
+    flow_mean_m3h: np.ndarray
+    mnf_sensors: list[str]
+    mnf_mean_m3h: np.ndarray
+    mnf_sigma_m3h: np.ndarray
+    mnf_h: np.ndarray
+    k: float = 0.5
+    stuck_samples: int = 24
+
+    @property
+    def transform(self) -> np.ndarray:
+        """``S × (S + F)`` map from reading changes ``[Δp; Δq]`` to residual changes (linear at the mean)."""
+        n_f = len(self.flow_sensors)
+        d_flow = self.coef_x[:, :n_f] + 2 * self.coef_x[:, n_f:2 * n_f] * self.flow_mean_m3h
+        return np.hstack([np.eye(len(self.pressure_sensors)) - self.coef_p, -d_flow])
+
+
+def _harmonics(index: pd.DatetimeIndex) -> np.ndarray:
+    h = 2 * np.pi * np.asarray(index.hour + index.minute / 60) / 24
+    return np.column_stack([np.sin(h), np.cos(h), np.sin(2 * h), np.cos(2 * h), np.ones(len(index))])
+
+
+def mask_faults(pressures_m: pd.DataFrame, spike_m: np.ndarray | None = None,
+                stuck_samples: int = 24) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mask faulty pressure samples; return (masked readings, boolean fault mask).
+
+    Stuck: runs of at least ``stuck_samples`` identical readings. Spikes: ``|x − rolling median of 5|``
+    above ``spike_m`` (per column; skipped if None). Gaps stay NaN.
+    """
+    x = pressures_m.astype(float)
+    fault = _run_lengths(x.diff().abs().lt(1e-9)).ge(stuck_samples - 1)
+    if spike_m is not None:
+        dev = (x - x.rolling(5, center=True, min_periods=3).median()).abs()
+        fault |= dev.gt(pd.Series(spike_m, index=x.columns), axis=1)
+    return x.mask(fault), fault
+
+
+def _run_lengths(same: pd.DataFrame) -> pd.DataFrame:
+    """Per column, for each reading, how many equal successive differences its run of equal values has."""
+    out = np.zeros(same.shape)
+    values = same.to_numpy()
+    for j in range(values.shape[1]):
+        col = np.concatenate([[False], values[:, j], [False]])
+        d = np.diff(col.astype(int))
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        for s, e in zip(starts, ends, strict=True):
+            out[max(s - 1, 0):e, j] = e - s
+    return pd.DataFrame(out, index=same.index, columns=same.columns)
+
+
+def _hourly(df: pd.DataFrame) -> pd.DataFrame:
+    counts = df.resample("1h").count()
+    per_hour = max(1, int(HOUR / (df.index[1] - df.index[0]))) if len(df.index) > 1 else 1
+    return df.resample("1h").mean().where(counts >= max(1, per_hour // 2))
+
+
+def _features(flows_h: pd.DataFrame) -> np.ndarray:
+    q = flows_h.to_numpy()
+    return np.hstack([q, q**2, _harmonics(pd.DatetimeIndex(flows_h.index))])
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, lam: float = 1e-3) -> np.ndarray:
+    """Ridge fit with standardised columns (last column: intercept); coefficients in original units."""
+    sd = x.std(axis=0)
+    sd[sd < 1e-12] = 1.0
+    const = np.all(x == x[0], axis=0)
+    xs = x / sd
+    reg = lam * len(y) * np.diag((~const).astype(float))
+    beta = np.linalg.solve(xs.T @ xs + reg, xs.T @ y)
+    return beta / sd[:, None] if beta.ndim == 2 else beta / sd
+
+
+def _fit(p: np.ndarray, fx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_s = p.shape[1]
+    coef_p, coef_x = np.zeros((n_s, n_s)), np.zeros((n_s, fx.shape[1]))
+    for i in range(n_s):
+        others = [j for j in range(n_s) if j != i]
+        beta = _ridge(np.hstack([p[:, others], fx]), p[:, i])
+        coef_p[i, others] = beta[: n_s - 1]
+        coef_x[i] = beta[n_s - 1:]
+    fallback = _ridge(fx, p).T
+    return coef_p, coef_x, fallback
+
+
+def _predict(p: np.ndarray, fx: np.ndarray, coef_p: np.ndarray, coef_x: np.ndarray,
+             fallback: np.ndarray) -> np.ndarray:
+    filled = np.where(np.isfinite(p), p, fx @ fallback.T)
+    return p - (filled @ coef_p.T + fx @ coef_x.T)
+
+
+def _hourly_scale(r: np.ndarray, hours: pd.Index) -> np.ndarray:
+    """24 × S factors: residual sd by hour of day (smoothed over ±1 h) over the overall sd."""
+    hours = np.asarray(hours)
+    sd = np.array([np.sqrt(np.mean(r[np.isin(hours, [(h - 1) % 24, h, (h + 1) % 24])] ** 2, axis=0))
+                   for h in range(24)])
+    overall = np.sqrt(np.mean(r**2, axis=0))
+    return np.clip(sd / np.where(overall > 0, overall, 1.0), 0.5, 3.0)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b) / (na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def _cusum_max(z: np.ndarray, k: float) -> np.ndarray:
+    s = np.zeros(z.shape[1])
+    top = np.zeros(z.shape[1])
+    for row in z:
+        s = np.where(np.isfinite(row), np.maximum(0.0, s - row - k), s)
+        top = np.maximum(top, s)
+    return top
+
+
+def _daily_mnf(flows_h: pd.DataFrame) -> pd.DataFrame:
+    night = flows_h[flows_h.index.hour < 6]
+    return night.resample("1D").min()
+
+
+def train(pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame, exclude: Sequence[tuple[pd.Timestamp,
+          pd.Timestamp]] = (), k: float = 0.5, h_min: float = 12.0, stuck_samples: int = 24) -> DetectorModel:
+    """Learn normal behaviour from a training period.
+
+    Parameters
+    ----------
+    pressures_m : pressure readings (m), one column per sensor, regular time index
+    flows_m3h : flow readings (m³/h), one column per sensor, same index
+    exclude : (start, end) periods to leave out (known leaks, repaired)
+    k : CUSUM drift (σ units); h_min : lowest CUSUM threshold (σ units)
+    """
+    if len(pressures_m) < 48 or pressures_m.shape[1] < 2:
+        raise DetectionError("training needs at least 2 pressure sensors and 48 samples")
+    x = pressures_m.astype(float)
+    dev = (x - x.rolling(5, center=True, min_periods=3).median()).abs()
+    spike_m = np.maximum(10 * np.nan_to_num(dev.quantile(0.999).to_numpy(), nan=0.1), 1.0)
+    masked, _ = mask_faults(x, spike_m, stuck_samples)
+    p_h, q_h = _hourly(masked), _hourly(flows_m3h.astype(float)).reindex(_hourly(masked).index)
+    keep = np.ones(len(p_h), dtype=bool)
+    for t0, t1 in exclude:
+        keep &= ~((p_h.index >= pd.Timestamp(t0).floor("1h")) & (p_h.index <= pd.Timestamp(t1)))
+    keep &= p_h.notna().all(axis=1).to_numpy() & q_h.notna().all(axis=1).to_numpy()
+    if keep.sum() < 48:
+        raise DetectionError(f"only {int(keep.sum())} complete leak-free training hours; need 48")
+    p, fx = p_h.to_numpy()[keep], _features(q_h)[keep]
+    folds = np.array_split(np.arange(len(p)), 4)
+    r_out = np.vstack([_predict(p[f], fx[f], *_fit(np.delete(p, f, axis=0), np.delete(fx, f, axis=0)))
+                       for f in folds])
+    sigma = np.maximum(r_out.std(axis=0), 0.01)
+    hours = p_h.index[keep].hour
+    sigma_hour = _hourly_scale(r_out, hours)
+    h = np.maximum(1.5 * _cusum_max(r_out / (sigma * sigma_hour[hours]), k), h_min)
+    coef_p, coef_x, fallback = _fit(p, fx)
+    mnf = _daily_mnf(q_h[keep])
+    mnf = mnf[mnf.count(axis=1) > 0]
+    mnf_cols = [c for c in mnf.columns if mnf[c].mean() > 0.01 * q_h[c].abs().mean()]
+    mnf_mean = mnf[mnf_cols].mean().to_numpy()
+    mnf_sigma = np.maximum(mnf[mnf_cols].std().fillna(0).to_numpy(), 0.02 * np.abs(mnf_mean) + 1e-6)
+    half = len(mnf) // 2
+    first_half = mnf[mnf_cols].iloc[:half]
+    z_hold = ((mnf[mnf_cols].iloc[half:] - first_half.mean()) / np.maximum(first_half.std(), 1e-6)).to_numpy()
+    mnf_h = np.maximum(1.5 * _cusum_max(-z_hold, k), 4.0) if len(z_hold) else np.full(len(mnf_cols), 4.0)
+    return DetectorModel(list(pressures_m.columns), list(flows_m3h.columns), fx.mean(axis=0), coef_p,
+                         coef_x, fallback, sigma, sigma_hour, h, spike_m, q_h[keep].mean().to_numpy(), mnf_cols,
+                         mnf_mean, mnf_sigma, mnf_h, k, stuck_samples)
+
+
+def residuals(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hourly residuals (m) of each pressure sensor after fault masking; also the fault mask (5-min)."""
+    missing = sorted(set(model.pressure_sensors) - set(pressures_m.columns)) + sorted(
+        set(model.flow_sensors) - set(flows_m3h.columns))
+    if missing:
+        raise DetectionError(f"telemetry lacks sensor column(s) {missing[:5]} the model was trained on")
+    masked, faults = mask_faults(pressures_m[model.pressure_sensors], model.spike_m, model.stuck_samples)
+    p_h = _hourly(masked)
+    q_h = _hourly(flows_m3h[model.flow_sensors].astype(float)).reindex(p_h.index)
+    r = _predict(p_h.to_numpy(), _features(q_h), model.coef_p, model.coef_x, model.fallback)
+    return pd.DataFrame(r, index=p_h.index, columns=model.pressure_sensors), faults
+
+
+Locate = Callable[[np.ndarray, int], Localisation]
+
+
+def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame,
+           locate: Locate | None = None, settle_h: int = 24, min_cosine: float = 0.75,
+           merge_m: float | None = None, distance: Callable[[str, str], float] | None = None,
+           progress: Callable[[float], None] | None = None) -> list[LeakEvent]:
+    """Detect leaks in new telemetry with a trained model; localise each alarm with ``locate``.
+
+    ``locate(shift_m, hour_of_day)`` ranks pipes for a residual shift (e.g. ``Localiser.locate``).
+    ``distance(pipe_a, pipe_b)`` (m) with ``merge_m`` merges alarms that localise near an earlier leak.
+    Returns leak events in time order (sensor anomalies are not returned, see module docs).
+    """
+    r, faults = residuals(model, pressures_m, flows_m3h)
+    q_h = _hourly(flows_m3h[model.flow_sensors].astype(float)).reindex(r.index)
+    times = r.index
+    z_all = r.to_numpy() / (model.sigma_m * model.sigma_hour[times.hour])
+    n_t, n_s = z_all.shape
+    mu = np.zeros(n_s)
+    s_neg, s_pos = np.zeros(n_s), np.zeros(n_s)
+    last_zero = np.zeros(n_s, dtype=int)
+    mnf_idx = [model.flow_sensors.index(c) for c in model.mnf_sensors]
+    mnf_mu = model.mnf_mean_m3h.copy()
+    m_neg = np.zeros(len(mnf_idx))
+    m_zero = np.zeros(len(mnf_idx), dtype=int)
+    last_mnf = mnf_mu.copy()
+    events: list[LeakEvent] = []
+    shifts: list[np.ndarray] = []
+    pending: LeakEvent | None = None
+    quiet_until = 0
+
+    def finish(event: LeakEvent, t_end: int) -> None:
+        """Localise a pending alarm on its residual shift from start to ``t_end``; keep it if leak-like."""
+        start = times.get_loc(event.start)
+        with np.errstate(all="ignore"):
+            z_win = (z_all[start:t_end] - mu) * model.sigma_hour[times[start:t_end].hour]
+            shift = np.nanmean(z_win, axis=0) * model.sigma_m
+        shift = np.where(np.isfinite(shift), shift, 0.0)
+        event.evidence = {"residual_shift_m": {s: round(float(v), 3) for s, v in
+                                               zip(model.pressure_sensors, shift, strict=True)},
+                          "faulty_samples": int(faults.loc[event.start:times[t_end - 1]].sum().sum())}
+        for previous, prev_shift in zip(events, shifts, strict=True):
+            c = _cosine(shift, prev_shift)
+            if c < -0.7 and "repaired_from" not in previous.evidence:
+                previous.evidence["repaired_from"] = event.start.strftime("%Y-%m-%d %H:%M")
+                return  # the mirror image of an earlier leak: its repair
+            if c > 0.8:
+                return  # the same pattern as an earlier leak: that leak growing
+        if locate is not None:
+            loc = locate(shift, int(event.start.hour))
+            event.candidates, event.est_size_m3h = loc.candidates, loc.est_size_m3h
+            event.evidence["cosine"] = round(loc.cosine, 3)
+            if loc.cosine < min_cosine and not event.zone.startswith("inlet"):
+                return  # pattern unlike any leak: a sensor anomaly
+            if merge_m is not None and distance is not None and any(
+                    e.pipe and distance(e.pipe, event.pipe) <= merge_m for e in events):
+                return  # localised next to an earlier leak: the same leak
+        shifts.append(shift)
+        events.append(event)
+
+    for t in range(n_t):
+        if progress and t % 500 == 0:
+            progress(t / n_t)
+        if t == quiet_until and t > 0:
+            if pending is not None:
+                finish(pending, t)
+                pending = None
+            mu = np.nan_to_num(np.nanmedian(z_all[max(0, t - settle_h):t], axis=0), nan=0.0)
+            s_neg[:], s_pos[:], m_neg[:] = 0.0, 0.0, 0.0
+            last_zero[:] = t
+            mnf_mu = np.where(np.isfinite(last_mnf), last_mnf, mnf_mu)
+        if t < quiet_until:
+            continue
+        z = z_all[t] - mu
+        ok = np.isfinite(z)
+        s_neg = np.where(ok, np.maximum(0.0, s_neg - z - model.k), s_neg)
+        s_pos = np.where(ok, np.maximum(0.0, s_pos + z - model.k), s_pos)
+        last_zero = np.where(ok & (s_neg == 0), t, last_zero)
+        alarm_zone, severity, start = None, 0.0, t
+        if times[t].hour == 6 and mnf_idx:
+            last_mnf = q_h.iloc[max(0, t - 6):t, mnf_idx].min().to_numpy()
+            zm = (last_mnf - mnf_mu) / model.mnf_sigma_m3h
+            good = np.isfinite(zm)
+            m_neg = np.where(good, np.maximum(0.0, m_neg + zm - model.k), m_neg)
+            m_zero = np.where(good & (m_neg == 0), t, m_zero)
+            over = m_neg / model.mnf_h
+            if over.max() > 1:
+                j = int(np.argmax(over))
+                alarm_zone, severity, start = f"inlet {model.mnf_sensors[j]}", float(over[j]), int(m_zero[j])
+        over = s_neg / model.h
+        if alarm_zone is None and over.max() > 1:
+            crossed = over > 1
+            alarm_zone = "sensors " + ",".join(np.array(model.pressure_sensors)[crossed])
+            severity, start = float(over.max()), min(int(last_zero[crossed].min()) + 1, t)
+        if alarm_zone is not None:
+            pending = LeakEvent(times[start], times[t], alarm_zone, severity)
+            quiet_until = t + settle_h
+        elif (s_pos / model.h).max() > 1:
+            quiet_until = t + settle_h  # a repair or an upward shift: re-baseline silently
+    if pending is not None:
+        finish(pending, n_t)
+    if progress:
+        progress(1.0)
+    return events
+
+
+def mnf_baseline_labels(flow_m3h: pd.Series, gamma: float = 0.2, window_days: int = 10,
+                        history_m3h: pd.Series | None = None) -> pd.Series:
+    """LeakDB minimum-night-flow detector (Vrachimis et al. 2018, ``algorithmMNF.m``) as per-step labels.
+
+    Daily MNF = minimum of the half-hourly mean inflow of each day. A window holds the MNF of the last
+    ``window_days`` days judged leak-free (initially the last days of ``history_m3h``, else the first
+    days of ``flow_m3h``, which are labelled 0); day ``j`` is flagged when
+    ``MNF_j − min(window) > γ · min(window)``, else it joins the window. Each step gets its day's label.
+    """
+    def daily(s: pd.Series) -> pd.Series:
+        return s.resample("30min").mean().resample("1D").min().dropna()
+
+    mnf = daily(flow_m3h)
+    if history_m3h is not None and len(daily(history_m3h)) >= window_days:
+        window, first = list(daily(history_m3h).iloc[-window_days:]), 0
+    else:
+        window, first = list(mnf.iloc[:window_days]), window_days
+    flags = pd.Series(0, index=mnf.index)
+    for j in range(first, len(mnf)):
+        ref = min(window)
+        if mnf.iloc[j] - ref > ref * gamma:
+            flags.iloc[j] = 1
+        else:
+            window = [*window[1:], mnf.iloc[j]]
+    days = pd.DatetimeIndex(flow_m3h.index).normalize()
+    return pd.Series(flags.reindex(days).fillna(0).to_numpy(dtype=int), index=flow_m3h.index, name="Label")
+
+
+def events_to_labels(events: Sequence[LeakEvent], index: pd.DatetimeIndex) -> pd.Series:
+    """Per-step 0/1 labels: 1 from each event's alarm time on (causal, as an operator would see them)."""
+    labels = np.zeros(len(index), dtype=int)
+    for e in events:
+        labels[index >= e.alarm_time] = 1
+    return pd.Series(labels, index=index, name="Label")
+
+
+def labels_to_events(model: DetectorModel, labels: pd.Series, pressures_m: pd.DataFrame,
+                     flows_m3h: pd.DataFrame, locate: Locate | None = None) -> list[LeakEvent]:
+    """Turn each run of alarmed days of a label series into a localised event at the run's first step.
+
+    Used to give the LeakDB MNF baseline a pipe for the BattLeDIM score: the residual shift is the mean
+    over the first alarmed day against the two days before.
+    """
+    r, _ = residuals(model, pressures_m, flows_m3h)
+    on = labels.to_numpy().astype(int)
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], on])) == 1)
+    events = []
+    for i in starts:
+        t = labels.index[i]
+        after = r.loc[t:t + pd.Timedelta(days=1)].mean()
+        before = r.loc[t - pd.Timedelta(days=2):t - HOUR].mean()
+        shift = (after - before.fillna(0)).fillna(0).to_numpy()
+        ev = LeakEvent(t, t, "MNF", 1.0, evidence={"residual_shift_m": dict(zip(
+            model.pressure_sensors, np.round(shift, 3).tolist(), strict=True))})
+        if locate is not None:
+            loc = locate(shift, int(t.hour))
+            ev.candidates, ev.est_size_m3h = loc.candidates, loc.est_size_m3h
+        events.append(ev)
+    return events
