@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from suvar.agri.cli import app as agri_app
 from suvar.balance.cli import app as audit_app
 from suvar.config import load_settings
 from suvar.projects.cli import app as projects_app
@@ -27,7 +28,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=True)
 for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
                   (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
-                  (audit_app, "audit"), (projects_app, "projects")]:
+                  (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri")]:
     app.add_typer(sub, name=name)
 
 

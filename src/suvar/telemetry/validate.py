@@ -98,13 +98,14 @@ def validate(
     if missing_cols:
         raise ValueError(f"batch lacks column(s) {', '.join(sorted(missing_cols))}; found {sorted(names)}")
     code = np.zeros(n, dtype=np.int8)
-    detail = np.full(n, None, dtype=object)
+    detail: dict[int, str] = {}  # row -> text, for the few rejected rows that need more than the reason
 
     def reject(mask: np.ndarray, reason: str, text: np.ndarray | str | None = None) -> None:
         fresh = mask & (code == 0)
         code[fresh] = _CODE[reason]
         if text is not None:
-            detail[fresh] = text[fresh] if isinstance(text, np.ndarray) else text
+            for i in np.flatnonzero(fresh):
+                detail[int(i)] = text[i] if isinstance(text, np.ndarray) else text
 
     if "pre_reason" in names:
         pre = batch["pre_reason"].to_numpy(zero_copy_only=False)
@@ -122,37 +123,48 @@ def validate(
 
     ts_col = batch["timestamp"]
     val_col = batch["value"]
-    reject(sid_null | _is_null(ts_col) | _is_null(val_col), "missing_field")
+    val_null = _is_null(val_col)
+    reject(sid_null | _is_null(ts_col) | val_null, "missing_field")
     reject(~known[sid_codes], "unknown_sensor")
 
-    # unit -> conversion factor per row
-    kinds = [sensors[s].kind if s in sensors else None for s in dictionary] + [None]
+    # unit -> conversion factor per row, computed once per (sensor, unit) pair that occurs
+    kind_names = sorted({i.kind for i in sensors.values()})
+    kind_code = np.array([kind_names.index(sensors[s].kind) if s in sensors else -1 for s in dictionary] + [-1])
     default_units = [sensors[s].unit if s in sensors else None for s in dictionary] + [None]
-    factor = np.ones(n)
-    kind_rows = np.array(kinds, dtype=object)[sid_codes]
+    row_kind = kind_code[sid_codes]
     if "unit" in names:
-        unit_vals = batch["unit"].cast(pa.string()).to_numpy(zero_copy_only=False)
-        unit_vals = np.where(pd.isna(unit_vals) | (unit_vals == ""), np.array(default_units, dtype=object)[sid_codes],
-                             unit_vals)
+        unit_enc = pc.dictionary_encode(batch["unit"].cast(pa.string())).combine_chunks()
+        unit_names = unit_enc.dictionary.to_pylist()
+        unit_codes = pc.fill_null(unit_enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     else:
-        unit_vals = np.array(default_units, dtype=object)[sid_codes]
-    pair = pd.MultiIndex.from_arrays([sid_codes, pd.Series(unit_vals, dtype=object).fillna("")])
-    pair_codes, uniques = pd.factorize(pair)
-    for i, (scode, unit) in enumerate(uniques):
-        kind = kinds[scode]
-        if kind is None:
+        unit_names, unit_codes = [], np.full(n, -1, dtype=np.int64)
+    keys = sid_codes * (len(unit_names) + 1) + (unit_codes + 1)
+    present = np.zeros((len(dictionary) + 1) * (len(unit_names) + 1), dtype=bool)
+    present[keys] = True
+    pairs = np.flatnonzero(present)  # dense key space: (sensors + 1) x (units + 1), small
+    dense = np.cumsum(present) - 1
+    pair_of_row = dense[keys]
+    pair_factor = np.ones(len(pairs))
+    pair_error: dict[int, UnitError] = {}
+    for i, pair in enumerate(pairs):
+        scode, ucode = divmod(int(pair), len(unit_names) + 1)
+        if kind_code[scode] < 0:
             continue
-        rows = pair_codes == i
+        unit = unit_names[ucode - 1] if ucode and unit_names[ucode - 1].strip() else default_units[scode]
         try:
-            factor[rows] = conversion(kind, unit or default_units[scode])
+            pair_factor[i] = conversion(kind_names[kind_code[scode]], unit)
         except UnitError as exc:
-            reject(rows, exc.reason if exc.reason in _CODE else "unknown_unit", str(exc))
+            pair_error[i] = exc
+    factor = pair_factor[pair_of_row]
+    for i, exc in pair_error.items():
+        rows = pair_of_row == i
+        reject(rows, exc.reason if exc.reason in _CODE else "unknown_unit", str(exc))
 
     # value
     values, non_numeric = _numeric(val_col)
     reject(non_numeric, "non_numeric")
     with np.errstate(invalid="ignore"):
-        reject(~np.isfinite(values) & ~_is_null(val_col), "not_finite")
+        reject(~np.isfinite(values) & ~val_null, "not_finite")
 
     # timestamp
     ts_utc, bad_ts, no_tz = _timestamps(ts_col)
@@ -165,28 +177,28 @@ def validate(
 
     # physical limits, in canonical units
     canonical = values * factor
-    lo = np.full(n, -np.inf)
-    hi = np.full(n, np.inf)
-    for kind, (kmin, kmax) in limits.items():
-        rows = kind_rows == kind
-        lo[rows], hi[rows] = kmin, kmax
+    bounds = np.array([limits.get(k, (-np.inf, np.inf)) for k in kind_names] + [(-np.inf, np.inf)], dtype=float)
+    lo, hi = bounds[row_kind, 0], bounds[row_kind, 1]
     with np.errstate(invalid="ignore"):
         out = (canonical < lo) | (canonical > hi)
     if out.any():
-        text = np.array(
-            [f"{v:g} outside [{a:g}, {b:g}] for a {k} sensor" if o else None
-             for v, a, b, k, o in zip(canonical, lo, hi, kind_rows, out, strict=True)],
-            dtype=object,
-        )
+        text = np.full(n, None, dtype=object)
+        for i in np.flatnonzero(out):
+            kind = kind_names[row_kind[i]]
+            text[i] = f"{canonical[i]:g} outside [{lo[i]:g}, {hi[i]:g}] for a {kind} sensor"
         reject(out, "out_of_range", text)
 
     ok = code == 0
-    accepted = pa.table({
-        "sensor_id": sid.filter(pa.array(ok)),
-        "ts": pa.array(ts_utc[ok], type=pa.timestamp("us")),
-        "value": pa.array(canonical[ok], type=pa.float64()),
-    })
-    unique = _keys_unique(sid_codes[ok], ts_utc[ok])
+    if ok.all():  # the common case: no copies
+        accepted = pa.table({"sensor_id": sid, "ts": pa.array(ts_utc, pa.timestamp("us")), "value": canonical})
+        unique = _keys_unique(sid_codes, ts_utc)
+    else:
+        accepted = pa.table({
+            "sensor_id": sid.filter(pa.array(ok)),
+            "ts": pa.array(ts_utc[ok], type=pa.timestamp("us")),
+            "value": pa.array(canonical[ok], type=pa.float64()),
+        })
+        unique = _keys_unique(sid_codes[ok], ts_utc[ok])
     rejected = _rejected_frame(batch, code, detail, sid)
     return Validated(accepted, rejected, unique)
 
@@ -201,8 +213,8 @@ def _is_null(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def _numeric(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Values as float64 (NaN where absent) and the mask of present values that are not numbers."""
     if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_decimal(col.type):
-        values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-        return np.where(pd.isna(values), np.nan, values).astype(float), np.zeros(len(values), bool)
+        values = pc.fill_null(pc.cast(col, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        return values, np.zeros(len(values), bool)
     text = pd.Series(col.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     absent = text.isna() | (text.str.strip() == "")
@@ -220,8 +232,9 @@ def _timestamps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if pa.types.is_timestamp(col.type):
         if col.type.tz is None:
             return np.full(n, np.datetime64("NaT"), "datetime64[us]"), np.zeros(n, bool), np.ones(n, bool)
-        values = pc.cast(col.cast(pa.timestamp("us", tz="UTC")), pa.timestamp("us")).to_numpy(zero_copy_only=False)
-        return values.astype("datetime64[us]"), np.zeros(n, bool), np.zeros(n, bool)
+        micros = pc.fill_null(col.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()), np.iinfo(np.int64).min)
+        micros = micros.to_numpy(zero_copy_only=False)  # int64 minimum is NaT
+        return micros.view("datetime64[us]"), np.zeros(n, bool), np.zeros(n, bool)
     text = col.cast(pa.string())
     has_tz = pc.fill_null(pc.match_substring_regex(pc.utf8_trim_whitespace(text), _TZ_SUFFIX), False)
     series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
@@ -235,15 +248,20 @@ def _timestamps(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _keys_unique(codes: np.ndarray, ts: np.ndarray) -> bool:
-    """True when the rows are strictly ordered by (sensor, time) or by (time, sensor): then no key repeats."""
+    """True when the rows are strictly ordered by (time, sensor) or by (sensor, time): then no key repeats."""
     if len(codes) < 2:
         return True
-    t = ts.view("int64")
-    dc, dt = np.diff(codes), np.diff(t)
-    return bool(np.all((dc > 0) | ((dc == 0) & (dt > 0))) or np.all((dt > 0) | ((dt == 0) & (dc > 0))))
+    dt = np.diff(ts.view("int64"))
+    if (dt >= 0).all():  # time-major, as a SCADA poll or a wide file is written
+        return bool((np.diff(codes)[dt == 0] > 0).all())
+    dc = np.diff(codes)
+    if (dc >= 0).all():  # sensor-major
+        return bool((dt[dc == 0] > 0).all())
+    return False
 
 
-def _rejected_frame(batch: pa.Table, code: np.ndarray, detail: np.ndarray, sid: pa.ChunkedArray) -> pd.DataFrame:
+def _rejected_frame(batch: pa.Table, code: np.ndarray, detail: dict[int, str], sid: pa.ChunkedArray
+                    ) -> pd.DataFrame:
     idx = np.flatnonzero(code)
     if not len(idx):
         return pd.DataFrame(columns=["position", "reason", "detail", "sensor_id", "raw"])
@@ -256,7 +274,7 @@ def _rejected_frame(batch: pa.Table, code: np.ndarray, detail: np.ndarray, sid: 
     if "raw" in names:  # the reader kept the source text: prefer it
         raw = [r if r is not None else f for r, f in zip(batch["raw"].take(take).to_pylist(), raw, strict=True)]
     reasons = np.array(REASONS, dtype=object)[code[idx] - 1]
-    details = [d if d is not None else _DETAIL.get(r, r) for d, r in zip(detail[idx], reasons, strict=True)]
+    details = [detail.get(int(i), _DETAIL.get(r, r)) for i, r in zip(idx, reasons, strict=True)]
     return pd.DataFrame({
         "position": position.astype("int64"),
         "reason": reasons,
