@@ -15,7 +15,9 @@ Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
    ``S⁻_t = max(0, S⁻_{t−1} − z_t − k)`` (pressure below expectation, i.e. a leak) and ``S⁺`` likewise
    upward (a repair). The threshold ``h_i`` is 1.5 × the largest ``S⁻`` reached over the training period
    by out-of-sample residuals (4 contiguous folds), at least ``h_min``; σ_i comes from the same residuals.
-   The estimated leak start is the hour after ``S⁻`` was last zero before crossing. After an alarm or a
+   The estimated leak start is the hour after ``S⁻`` was last below ``start_fraction·h`` (0 gives Page's
+   last-zero estimate, which noise biases early; an estimate before the true start costs a BattLeDIM
+   detection). After an alarm or a
    repair the residual offsets are re-estimated over ``settle_h`` hours and the CUSUMs restarted.
 4. **Minimum night flow** per inlet (flow sensors with a non-zero night flow): the daily minimum of hourly
    flow over 00–06 h, watched by the same CUSUM against its training mean and σ.
@@ -274,6 +276,7 @@ Locate = Callable[[np.ndarray, int], Localisation]
 
 def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame,
            locate: Locate | None = None, settle_h: int = 24, min_cosine: float = 0.75,
+           start_fraction: float = 0.25,
            merge_m: float | None = None, distance: Callable[[str, str], float] | None = None,
            progress: Callable[[float], None] | None = None) -> list[LeakEvent]:
     """Detect leaks in new telemetry with a trained model; localise each alarm with ``locate``.
@@ -289,7 +292,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     n_t, n_s = z_all.shape
     mu = np.zeros(n_s)
     s_neg, s_pos = np.zeros(n_s), np.zeros(n_s)
-    last_zero = np.zeros(n_s, dtype=int)
+    last_low = np.zeros(n_s, dtype=int)
     mnf_idx = [model.flow_sensors.index(c) for c in model.mnf_sensors]
     mnf_mu = model.mnf_mean_m3h.copy()
     m_neg = np.zeros(len(mnf_idx))
@@ -338,7 +341,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                 pending = None
             mu = np.nan_to_num(np.nanmedian(z_all[max(0, t - settle_h):t], axis=0), nan=0.0)
             s_neg[:], s_pos[:], m_neg[:] = 0.0, 0.0, 0.0
-            last_zero[:] = t
+            last_low[:] = t
             mnf_mu = np.where(np.isfinite(last_mnf), last_mnf, mnf_mu)
         if t < quiet_until:
             continue
@@ -346,7 +349,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         ok = np.isfinite(z)
         s_neg = np.where(ok, np.maximum(0.0, s_neg - z - model.k), s_neg)
         s_pos = np.where(ok, np.maximum(0.0, s_pos + z - model.k), s_pos)
-        last_zero = np.where(ok & (s_neg == 0), t, last_zero)
+        last_low = np.where(ok & (s_neg < start_fraction * model.h), t, last_low)
         alarm_zone, severity, start = None, 0.0, t
         if times[t].hour == 6 and mnf_idx:
             last_mnf = q_h.iloc[max(0, t - 6):t, mnf_idx].min().to_numpy()
@@ -362,7 +365,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         if alarm_zone is None and over.max() > 1:
             crossed = over > 1
             alarm_zone = "sensors " + ",".join(np.array(model.pressure_sensors)[crossed])
-            severity, start = float(over.max()), min(int(last_zero[crossed].min()) + 1, t)
+            severity, start = float(over.max()), min(int(last_low[crossed].min()) + 1, t)
         if alarm_zone is not None:
             pending = LeakEvent(times[start], times[t], alarm_zone, severity)
             quiet_until = t + settle_h

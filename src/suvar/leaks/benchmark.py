@@ -1,0 +1,156 @@
+"""Benchmark Suvar's leak detector against the LeakDB minimum-night-flow baseline on generated scenarios.
+
+For each seed: one scenario of ``train_days + days`` (:func:`suvar.leaks.scenarios.generate_scenario`),
+leak-free during training, with random leaks (abrupt and incipient, some repaired) in the test period.
+Both detectors are scored on the test period with the BattLeDIM economic score (the MNF baseline's daily
+alarms are localised with the same localiser, so the comparison isolates detection) and the LeakDB
+per-step metrics; figures are pooled over seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import wntr
+
+from suvar.leaks.detect import (
+    LeakEvent,
+    detect,
+    events_to_labels,
+    labels_to_events,
+    mnf_baseline_labels,
+    train,
+)
+from suvar.leaks.io import Detection, Leak
+from suvar.leaks.localise import Localiser
+from suvar.leaks.scenarios import generate_scenario, network_path, random_leaks, sensor_set
+from suvar.leaks.scoring import BattLeDIMScore, PipeDistance, battledim_score, leakdb_metrics
+
+#: Leak hole diameters (mm) per shipped network: BattLeDIM's range on L-Town; on Hanoi (about 30 times
+#: L-Town's demand per node) LeakDB draws 20-200 mm holes, capped here at 60 mm to keep the network pressurised.
+DIAMETER_MM = {"ltown": (9.0, 20.0), "hanoi": (20.0, 60.0)}
+START = pd.Timestamp("2019-01-01")
+
+
+@dataclass
+class Tally:
+    """Pooled results of one detector over seeds."""
+
+    scores: list[BattLeDIMScore]
+    truth_labels: list[np.ndarray]
+    labels: list[np.ndarray]
+    abrupt_delays_h: list[float]
+
+    def summary(self, test_days: float) -> dict[str, float | int]:
+        """BattLeDIM (pooled) and LeakDB figures; false alarms per year of test data."""
+        total = sum(s.total_eur for s in self.scores)
+        perfect = sum(s.perfect_eur for s in self.scores)
+        delays = [d / pd.Timedelta(hours=1) for s in self.scores for d in s.delays]
+        dists = [x for s in self.scores for x in s.distances_m]
+        fp = sum(s.fp for s in self.scores)
+        metrics = leakdb_metrics(np.concatenate(self.truth_labels), np.concatenate(self.labels))
+        return {"score_eur": round(total, 2), "perfect_eur": round(perfect, 2),
+                "percent_of_perfect": round(100 * total / perfect, 1) if perfect else float("nan"),
+                "tp": sum(s.tp for s in self.scores), "fp": fp, "fn": sum(s.fn for s in self.scores),
+                "false_alarms_per_year": round(fp / (test_days * len(self.scores) / 365), 2),
+                "median_delay_h": round(float(np.median(delays)), 1) if delays else float("nan"),
+                "median_delay_abrupt_h": round(float(np.median(self.abrupt_delays_h)), 1)
+                if self.abrupt_delays_h else float("nan"),
+                "mean_distance_m": round(float(np.mean(dists)), 1) if dists else float("nan"),
+                **{f"leakdb_{k}_pct": v for k, v in metrics.as_dict().items()}}
+
+
+def throttled(say: Callable[[str], None], label: str, every_s: float = 5.0) -> Callable[[float], None]:
+    """A progress callback that reports ``label: NN%`` through ``say`` at most every ``every_s`` seconds."""
+    last = [-every_s]
+
+    def report(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s or fraction >= 1:
+            last[0] = now
+            say(f"{label}: {100 * fraction:.0f}%")
+
+    return report
+
+
+def inlet_flow_m3h(flows_m3h: pd.DataFrame, wn: wntr.network.WaterNetworkModel) -> pd.Series:
+    """System inflow: the sum of the metered links attached to reservoirs, positive out of the reservoir."""
+    total = pd.Series(0.0, index=flows_m3h.index)
+    for res in wn.reservoir_name_list:
+        for link in wn.get_links_for_node(res):
+            if link in flows_m3h.columns:
+                sign = 1.0 if wn.get_link(link).start_node_name == res else -1.0
+                total += sign * flows_m3h[link]
+    return total
+
+
+def _submission(events: list[LeakEvent]) -> list[Detection]:
+    return [Detection(e.pipe, e.start) for e in events if e.pipe]
+
+
+def _abrupt_delays(score: BattLeDIMScore, leaks: list[Leak]) -> list[float]:
+    kind = {lk.link_id: lk.leak_type for lk in leaks}
+    matched = [m for m in score.matched_leak if m is not None]
+    return [d / pd.Timedelta(hours=1) for m, d in zip(matched, score.delays, strict=True) if kind[m] == "abrupt"]
+
+
+def run_benchmark(network: str, seeds: list[int], days: float, train_days: float = 14, n_leaks: int | None = None,
+                  workers: int = 2, n_candidates: int = 40,
+                  log: Callable[[str], None] | None = None) -> dict[str, object]:
+    """Generate a scenario per seed, run Suvar's detector and the MNF baseline, score both.
+
+    Returns ``{"network", "seeds", "days", "train_days", "suvar": {...}, "mnf_baseline": {...},
+    "wall_s": {...}}`` with the figures of :meth:`Tally.summary`.
+    """
+    say = log or (lambda _msg: None)
+    inp = network_path(network)
+    sensors = sensor_set(network)
+    wn = wntr.network.WaterNetworkModel(str(inp))
+    distance = PipeDistance(wn)
+    n_leaks = n_leaks if n_leaks is not None else max(1, round(days / 15)) if network == "ltown" else 1
+    test_start = START + pd.Timedelta(days=train_days)
+    end = test_start + pd.Timedelta(days=days) - pd.Timedelta(minutes=5)
+    tallies = {k: Tally([], [], [], []) for k in ("suvar", "mnf_baseline")}
+    wall = {"simulate": 0.0, "train": 0.0, "detect_localise": 0.0, "baseline": 0.0}
+    for seed in seeds:
+        t0 = time.perf_counter()
+        leaks = random_leaks(wn, np.random.default_rng(10_000 + seed), test_start, end, n_leaks,
+                             DIAMETER_MM.get(network, (9.0, 20.0)))
+        sc = generate_scenario(inp, sensors, START, train_days + days, seed, leaks=leaks,
+                               progress=throttled(say, f"seed {seed}: simulating"))
+        t1 = time.perf_counter()
+        tr, te = slice(None, test_start - pd.Timedelta(minutes=5)), slice(test_start, None)
+        model = train(sc.pressures_m[tr], sc.flows_m3h[tr])
+        loc = Localiser(inp, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
+                        n_candidates=n_candidates, workers=workers)
+        t2 = time.perf_counter()
+        events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate, merge_m=300.0,
+                        distance=distance)
+        t3 = time.perf_counter()
+        inflow = inlet_flow_m3h(sc.flows_m3h, wn)
+        mnf_labels = mnf_baseline_labels(inflow[te], history_m3h=inflow[tr])
+        mnf_events = labels_to_events(model, mnf_labels, sc.pressures_m, sc.flows_m3h, loc.locate)
+        t4 = time.perf_counter()
+        wall["simulate"] += t1 - t0
+        wall["train"] += t2 - t1
+        wall["detect_localise"] += t3 - t2
+        wall["baseline"] += t4 - t3
+        flows = sc.leak_flows_m3h[te]
+        truth = sc.labels[te].to_numpy()
+        for name, evs, labels in (("suvar", events, events_to_labels(events, flows.index).to_numpy()),
+                                  ("mnf_baseline", mnf_events, mnf_labels.to_numpy())):
+            score = battledim_score(_submission(evs), leaks, flows, distance)
+            tally = tallies[name]
+            tally.scores.append(score)
+            tally.truth_labels.append(truth)
+            tally.labels.append(labels)
+            tally.abrupt_delays_h.extend(_abrupt_delays(score, leaks))
+        say(f"seed {seed}: {len(leaks)} leaks; suvar {tallies['suvar'].scores[-1].as_dict()}; "
+            f"{t3 - t2:.1f} s detect+localise")
+    return {"network": network, "seeds": seeds, "days": days, "train_days": train_days, "leaks_per_seed": n_leaks,
+            "suvar": tallies["suvar"].summary(days), "mnf_baseline": tallies["mnf_baseline"].summary(days),
+            "wall_s": {k: round(v, 1) for k, v in wall.items()}}

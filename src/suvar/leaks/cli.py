@@ -1,0 +1,101 @@
+"""``suvar leaks``: detect and localise leaks in BattLeDIM-layout telemetry, score submissions, benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import wntr
+
+from suvar.leaks.benchmark import run_benchmark, throttled
+from suvar.leaks.detect import DetectionError, detect, train
+from suvar.leaks.io import (
+    Detection,
+    LeakFileError,
+    read_battledim_dir,
+    read_leak_truth,
+    read_submission,
+    read_timeseries_csv,
+    write_submission,
+)
+from suvar.leaks.localise import Localiser
+from suvar.leaks.scenarios import ScenarioError
+from suvar.leaks.scoring import PipeDistance, ScoringError, battledim_score
+
+app = typer.Typer(help="Leak detection, localisation and BattLeDIM / LeakDB scoring.", no_args_is_help=True)
+
+def _err(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command("detect")
+def detect_cmd(
+    network: Annotated[Path, typer.Option("--network", exists=True, dir_okay=False, help="EPANET .inp")],
+    train_dir: Annotated[Path, typer.Option("--train", exists=True, file_okay=False,
+                                            help="BattLeDIM-layout training data (may hold repaired_leaks.csv)")],
+    data_dir: Annotated[Path, typer.Option("--data", exists=True, file_okay=False,
+                                           help="BattLeDIM-layout data to scan")],
+    out: Annotated[Path, typer.Option("--out", help="submission file; FILE.json gets the evidence")],
+    workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
+    candidates: Annotated[int, typer.Option(help="pipes simulated per alarm")] = 40,
+) -> None:
+    """Learn normal behaviour from TRAIN, detect and localise leaks in DATA, write one line per leak."""
+    try:
+        train_data, data = read_battledim_dir(train_dir), read_battledim_dir(data_dir)
+        repaired = train_dir / "repaired_leaks.csv"
+        exclude = [(lk.start, lk.end) for lk in read_leak_truth(repaired)] if repaired.is_file() else []
+        model = train(train_data["pressures"], train_data["flows"], exclude=exclude)
+        loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
+                        n_candidates=candidates, workers=workers)
+        distance = PipeDistance(wntr.network.WaterNetworkModel(str(network)))
+        events = detect(model, data["pressures"], data["flows"], loc.locate, merge_m=300.0, distance=distance,
+                        progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
+    except (LeakFileError, DetectionError, ScenarioError) as exc:
+        _err(str(exc))
+    write_submission([Detection(e.pipe, e.start) for e in events if e.pipe], out)
+    sidecar = Path(f"{out}.json")
+    sidecar.write_text(json.dumps({"events": [e.as_dict() for e in events],
+                                   "excluded_training_periods": len(exclude)}, indent=1), encoding="utf-8")
+    typer.echo(json.dumps({"leaks": len(events), "submission": str(out), "evidence": str(sidecar),
+                           "pipes": [e.pipe for e in events]}))
+
+
+@app.command("score")
+def score_cmd(
+    network: Annotated[Path, typer.Option("--network", exists=True, dir_okay=False, help="EPANET .inp")],
+    truth: Annotated[Path, typer.Option("--truth", exists=True, dir_okay=False,
+                                        help="leakages_info (.yaml/.csv lines) or a YAML list")],
+    flows: Annotated[Path, typer.Option("--flows", exists=True, dir_okay=False,
+                                        help="leak outflows (m3/h), one column per leak pipe")],
+    submission: Annotated[Path, typer.Option("--submission", exists=True, dir_okay=False)],
+) -> None:
+    """Print the BattLeDIM 2020 economic score of a submission (JSON)."""
+    try:
+        result = battledim_score(read_submission(submission), read_leak_truth(truth), read_timeseries_csv(flows),
+                                 PipeDistance(wntr.network.WaterNetworkModel(str(network))))
+    except (LeakFileError, ScoringError) as exc:
+        _err(str(exc))
+    typer.echo(json.dumps(result.as_dict()))
+
+
+@app.command("bench")
+def bench_cmd(
+    network: Annotated[str, typer.Option("--network", help="ltown or hanoi")] = "hanoi",
+    seeds: Annotated[str, typer.Option("--seeds", help="comma-separated seeds")] = "1,2,3",
+    days: Annotated[float, typer.Option("--days", help="test days per seed")] = 10,
+    train_days: Annotated[float, typer.Option("--train-days", help="leak-free training days")] = 14,
+    workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
+) -> None:
+    """Generate scenarios, run Suvar's detector and the LeakDB MNF baseline, print both scores (JSON)."""
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        _err(f"--seeds: expected comma-separated integers, got {seeds!r}")
+    if network not in ("ltown", "hanoi"):
+        _err(f"--network: expected 'ltown' or 'hanoi', got {network!r}")
+    result = run_benchmark(network, seed_list, days, train_days, workers=workers,
+                           log=lambda msg: typer.echo(msg, err=True))
+    typer.echo(json.dumps(result, indent=1))
