@@ -107,3 +107,17 @@ def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     yield broker
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DuckStore, dict]]:
+    """A 4-day demo country (leaks on p257 from day 2 10:40 and p654 from day 3 03:05), built once."""
+    from suvar.demo.build import build_demo
+
+    tmp = tmp_path_factory.mktemp("demo")
+    store = DuckStore(tmp / "demo.duckdb")
+    messages: list[str] = []
+    summary = build_demo(store, days=4, workdir=tmp / "files", progress=messages.append)
+    summary["progress"] = messages
+    yield store, summary
+    store.close()

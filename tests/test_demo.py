@@ -8,14 +8,11 @@ from suvar.demo.build import build_demo
 from suvar.store import DuckStore
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DuckStore, dict]:
-    tmp = tmp_path_factory.mktemp("demo")
-    store = DuckStore(tmp / "demo.duckdb")
-    messages: list[str] = []
-    summary = build_demo(store, days=2, workdir=tmp / "files", progress=messages.append)
-    assert any("simulated 2.0 of 2 days" in m for m in messages)  # progress is shown
-    return store, summary
+@pytest.fixture
+def demo(demo_store: tuple[DuckStore, dict]) -> tuple[DuckStore, dict]:
+    store, summary = demo_store
+    assert any("simulated 4.0 of 4 days" in m for m in summary["progress"])  # progress is shown
+    return demo_store
 
 
 def test_utilities_zones_sensors(demo: tuple[DuckStore, dict]) -> None:
@@ -35,9 +32,9 @@ def test_utilities_zones_sensors(demo: tuple[DuckStore, dict]) -> None:
 
 def test_readings_and_planted_faults(demo: tuple[DuckStore, dict]) -> None:
     store, summary = demo
-    # 2 days at 5 min for L-Town's 33 + 5 + 1 SCADA sensors and 82 AMR meters = 576 steps x 121 columns.
+    # 4 days at 5 min for L-Town's 33 + 5 + 1 SCADA sensors and 82 AMR meters = 1152 steps x 121 columns.
     ltown = summary["utilities"]["ltown"]["ingest"]
-    assert ltown["accepted"] + sum(ltown["quarantined"].values()) == 576 * 121
+    assert ltown["accepted"] + sum(ltown["quarantined"].values()) == 1152 * 121
     assert ltown["quarantined"]["out_of_range"] == 6  # the planted impossible spikes
     capital = summary["utilities"]["capital"]["ingest"]["quarantined"]
     assert {"no_timezone", "non_numeric", "unknown_sensor", "malformed_row"} <= set(capital)
@@ -47,7 +44,7 @@ def test_readings_and_planted_faults(demo: tuple[DuckStore, dict]) -> None:
 def test_deterministic(demo: tuple[DuckStore, dict], tmp_path: Path) -> None:
     store, _ = demo
     other = DuckStore(tmp_path / "again.duckdb")
-    build_demo(other, days=2, workdir=tmp_path / "files")
+    build_demo(other, days=4, workdir=tmp_path / "files")
     sample = store.series(["ltown-P-n1", "capital-F-10"])
     assert sample.equals(other.series(["ltown-P-n1", "capital-F-10"]))
     other.close()

@@ -14,6 +14,7 @@ import typer
 
 from suvar.agri.cli import app as agri_app
 from suvar.balance.cli import app as audit_app
+from suvar.balance.cli import nightflow
 from suvar.config import load_settings
 from suvar.projects.cli import app as projects_app
 
@@ -30,6 +31,7 @@ for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "senso
                   (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
                   (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri")]:
     app.add_typer(sub, name=name)
+app.command("nightflow", help="Night-flow analysis of a zone (same as `suvar audit nightflow`).")(nightflow)
 
 
 def _store():  # noqa: ANN202 - imported lazily so that --help stays fast

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from suvar.balance.zone import zone_balances, zone_night_flow
 from suvar.config import Settings, load_settings
 from suvar.network.geojson import network_geojson
 from suvar.security.tokens import check_token
@@ -126,6 +127,30 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         df = store.zone_series(utility_id, zone_id, kind, _naive(start), _naive(end), parse_step(step) or 900, agg)
         return {"utility_id": utility_id, "zone_id": zone_id, "kind": kind, "step": step, "agg": agg,
                 "points": _records(df)}
+
+    @app.get("/api/v1/utilities/{utility_id}/zones/{zone_id}/balance")
+    def zone_balance(
+        utility_id: str, zone_id: str, store: StoreDep, start: str = Query(..., alias="from"),
+        end: str = Query(..., alias="to"), freq: str = Query("monthly", pattern="^(daily|monthly)$"),
+    ) -> list[dict[str, Any]]:
+        """IWA water balance of a zone per day or month, from stored telemetry and billing."""
+        try:
+            frame = zone_balances(store, utility_id, zone_id, start, end, freq="D" if freq == "daily" else "MS")
+        except ValueError as exc:
+            raise HTTPException(404 if "no zone" in str(exc) else 422, str(exc)) from None
+        return _records(frame)
+
+    @app.get("/api/v1/utilities/{utility_id}/zones/{zone_id}/nightflow")
+    def zone_nightflow(
+        utility_id: str, zone_id: str, store: StoreDep, start: str = Query(..., alias="from"),
+        end: str = Query(..., alias="to"), tz: str = "UTC",
+    ) -> list[dict[str, Any]]:
+        """Night-flow analysis of a zone per local day."""
+        try:
+            frame = zone_night_flow(store, utility_id, zone_id, start, end, tz=tz)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return _records(frame.reset_index().astype({"date": str}))
 
     @app.post("/api/v1/readings", response_model=IngestResult, openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": ReadingsBatch.model_json_schema()}}}})

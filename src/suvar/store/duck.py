@@ -253,8 +253,10 @@ class DuckStore:
         return self._replace_rows("billing", billing, ["utility_id", "connection_id", "period_start"])
 
     def billing(self, utility_id: str, start: str | datetime, end: str | datetime) -> pd.DataFrame:
+        """Billing records whose period overlaps ``[start, end)``."""
         return self._df(
-            "SELECT * FROM billing WHERE utility_id = ? AND period_start >= ? AND period_end <= ? ORDER BY ALL",
+            "SELECT * FROM billing WHERE utility_id = ? AND period_end >= ?::DATE AND period_start < ?::DATE "
+            "ORDER BY ALL",
             [utility_id, start, end],
         )
 
