@@ -68,3 +68,21 @@ def test_api(demo_store: tuple[DuckStore, dict]) -> None:
                                                                        "to": "2026-10-05"}).status_code == 404
     nf = client.get("/api/v1/utilities/ltown/zones/A/nightflow", params={"from": "2026-10-01", "to": "2026-10-03"})
     assert [r["date"] for r in nf.json()] == ["2026-10-01", "2026-10-02"]
+
+
+def test_report(demo_store: tuple[DuckStore, dict]) -> None:
+    import re
+
+    store, _ = demo_store
+    html = TestClient(create_app(store)).get("/api/v1/utilities/ltown/report.html",
+                                              params={"from": "2026-10-01", "to": "2026-10-05"}).text
+    assert re.findall(r"<h2>(.*?)</h2>", html) == ["Lakeside Town (all zones)", "Zone A", "Zone B",
+                                                                 "Zone C"]
+    # Drawn to scale: in the first balance, the real-loss box is real/SIV of the system-input box's height.
+    first = html[: html.index("<h2>Zone A</h2>")]
+    heights = {m[1]: float(m[0]) for m in re.findall(r'height="([\d.]+)" fill="[^"]+" stroke="#fff"><title>([^:]+):',
+                                                       first)}
+    values = {m[0]: float(m[1].replace(",", "")) for m in re.findall(r"<title>([^:]+): ([\d,]+) m³</title>", first)}
+    assert heights["Real losses"] / heights["System input volume"] == pytest.approx(
+        values["Real losses"] / values["System input volume"], abs=1e-3)
+    assert html.count("<svg") == 7  # 4 balance boxes and 3 zone night-flow charts

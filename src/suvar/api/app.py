@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from suvar.balance.zone import zone_balances, zone_night_flow
+from suvar.balance.zone import utility_report, zone_balances, zone_night_flow
 from suvar.config import Settings, load_settings
 from suvar.network.geojson import network_geojson
 from suvar.security.tokens import check_token
@@ -151,6 +151,17 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return _records(frame.reset_index().astype({"date": str}))
+
+    @app.get("/api/v1/utilities/{utility_id}/report.html", response_class=HTMLResponse)
+    def audit_report(
+        utility_id: str, store: StoreDep, start: str = Query(..., alias="from"), end: str = Query(..., alias="to"),
+        tz: str = "UTC",
+    ) -> str:
+        """The HTML water-audit report of a utility and its zones."""
+        try:
+            return utility_report(store, utility_id, start, end, tz=tz)
+        except ValueError as exc:
+            raise HTTPException(404 if "no utility" in str(exc) else 422, str(exc)) from None
 
     @app.post("/api/v1/readings", response_model=IngestResult, openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": ReadingsBatch.model_json_schema()}}}})

@@ -121,3 +121,24 @@ def nightflow(
         raise typer.Exit(code=2) from None
     frame = frame.reset_index()
     typer.echo(_frame_json(frame) if as_json else frame.round(2).to_string(index=False))
+
+
+@app.command("report")
+def report(
+    utility: str = typer.Option(..., "--utility", "-u", help="utility id"),
+    start: str = typer.Option(..., "--from", help="first day"),
+    end: str = typer.Option(..., "--to", help="day after the last"),
+    out: Path = typer.Option(Path("audit-report.html"), "--out", "-o", help="HTML file (print it to PDF)"),
+    tz: str = typer.Option("UTC", "--tz", help="local time zone for night flow"),
+) -> None:
+    """Write the HTML audit report of a utility and its zones: balance boxes to scale, indicators, night flow."""
+    from suvar.balance.zone import utility_report
+    from suvar.store import open_store
+
+    try:
+        html = utility_report(open_store(), utility, start, end, tz=tz)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from None
+    out.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {out}")

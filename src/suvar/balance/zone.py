@@ -110,10 +110,11 @@ def billed_volumes(
 
 def zone_balances(
     store: Store, utility_id: str, zone_id: str, start: str | pd.Timestamp, end: str | pd.Timestamp,
-    *, freq: str = "D", step_s: int | None = None, assumptions: dict[str, float] | None = None,
+    *, freq: str | None = "D", step_s: int | None = None, assumptions: dict[str, float] | None = None,
     convention: str = "iwa",
 ) -> pd.DataFrame:
-    """The water balance of a zone for each day (``freq='D'``) or month (``'MS'``) of ``[start, end)``.
+    """The water balance of a zone for each day (``freq='D'``) or month (``'MS'``) of ``[start, end)``, or for
+    the whole of it as one period (``freq=None``).
 
     Returns one row per period: the audit inputs used, the key outputs of :func:`water_balance`
     (``system_input_volume_m3``, ``non_revenue_water_m3``, ``real_losses_m3``, ``apparent_losses_m3``,
@@ -141,8 +142,9 @@ def zone_balances(
     pressure = store.zone_series(utility_id, zone_id, "pressure", start, end, step_s=86400)
     avg_pressure = float(pressure["value"].mean()) if len(pressure) else float("nan")
     rows = []
-    for p_start in pd.date_range(start, end, freq=freq, inclusive="left"):
-        p_end = min(p_start + pd.tseries.frequencies.to_offset(freq), end)
+    starts = [start] if freq is None else pd.date_range(start, end, freq=freq, inclusive="left")
+    for p_start in starts:
+        p_end = end if freq is None else min(p_start + pd.tseries.frequencies.to_offset(freq), end)
         part = daily[(daily["day"] >= p_start) & (daily["day"] < p_end)]
         statuses = set(part["status"])
         status = "estimated" if "estimated" in statuses else "partial" if "partial" in statuses else "complete"
@@ -178,7 +180,7 @@ def zone_balances(
                 "band_wbi_current", "real_losses_l_per_conn_per_day", "data_validity_score")},
             "inlet_data": status, "data_flags": flags, "defaults_applied": result.get("defaults_applied"),
             "warnings": result.get("warnings"),
-            "missing_meters": meters.missing_links,
+            "missing_meters": meters.missing_links, "inputs": inputs,
         })
     return pd.DataFrame(rows)
 
@@ -274,3 +276,52 @@ def _retail_price(billing: pd.DataFrame) -> float | None:
     if billed.empty or billed["amount"].isna().all():
         return None
     return float(billed["amount"].sum() / billed["volume_m3"].sum())
+
+
+SUMMED_INPUTS = ("volume_from_own_sources_m3", "billed_metered_m3", "billed_unmetered_m3", "unbilled_metered_m3",
+                 "unbilled_unmetered_m3", "mains_length_km", "service_connections")
+
+
+def utility_inputs(zone_inputs: list[dict]) -> dict:
+    """Audit inputs of a utility from those of its zones: volumes, mains and connections add up; the average
+    pressure is weighted by connections; the other inputs are the zones' (equal) assumptions.
+
+    The zones' net inflows add up to the utility's system input when every zone boundary is metered, since a
+    transfer between two zones is an outlet of one and an inlet of the other.
+    """
+    total = dict(zone_inputs[0])
+    for key in SUMMED_INPUTS:
+        total[key] = float(sum(z[key] for z in zone_inputs))
+    weights = [z["service_connections"] for z in zone_inputs]
+    pressures = [z["avg_pressure_m"] for z in zone_inputs]
+    total["avg_pressure_m"] = float(sum(w * p for w, p in zip(weights, pressures, strict=True)) / max(sum(weights), 1))
+    total["volume_from_own_sources_m3_grade"] = min(z["volume_from_own_sources_m3_grade"] for z in zone_inputs)
+    return total
+
+
+def utility_report(store: Store, utility_id: str, start: str | pd.Timestamp, end: str | pd.Timestamp,
+                   *, tz: str = "UTC") -> str:
+    """The HTML audit report of a utility and each of its zones over ``[start, end)``."""
+    from suvar.balance.report import audit_report_html
+
+    utilities = store.utilities().set_index("utility_id")
+    if utility_id not in utilities.index:
+        raise ValueError(f"no utility {utility_id!r}")
+    sections, inputs = [], []
+    for zone_id in store.zones(utility_id)["zone_id"]:
+        row = zone_balances(store, utility_id, zone_id, start, end, freq=None).iloc[0]
+        inputs.append(row["inputs"])
+        notes = [*row["data_flags"], *(f"default applied: {d}" for d in row["defaults_applied"] or []),
+                 *(row["warnings"] or [])]
+        try:
+            night = zone_night_flow(store, utility_id, zone_id, start, end, tz=tz)
+        except ValueError as exc:  # e.g. no samples in the night window
+            night, notes = None, [*notes, f"night flow: {exc}"]
+        sections.append((f"Zone {zone_id}", water_balance(row["inputs"]), night, notes))
+    if not inputs:
+        raise ValueError(f"utility {utility_id!r} has no zones")
+    whole = water_balance(utility_inputs(inputs))
+    notes = ["assumptions: " + ", ".join(f"{k} = {v}" for k, v in ASSUMPTIONS.items())]
+    sections.insert(0, (f"{utilities.loc[utility_id, 'name']} (all zones)", whole, None, notes))
+    period = f"{pd.Timestamp(start).date()} to {(pd.Timestamp(end) - pd.Timedelta(days=1)).date()}"
+    return audit_report_html(f"Water audit: {utilities.loc[utility_id, 'name']}", period, sections)
