@@ -13,9 +13,12 @@ from typing import Annotated
 import typer
 
 from suvar.agri.cli import app as agri_app
+from suvar.allocation.cli import app as allocate_app
 from suvar.balance.cli import app as audit_app
 from suvar.balance.cli import nightflow
 from suvar.config import load_settings
+from suvar.leaks.cli import app as leaks_app
+from suvar.ledger.cli import app as ledger_app
 from suvar.projects.cli import app as projects_app
 
 app = typer.Typer(help="Suvar: the water control platform.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -29,7 +32,8 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=True)
 for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
                   (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
-                  (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri")]:
+                  (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri"),
+                  (leaks_app, "leaks"), (allocate_app, "allocate"), (ledger_app, "ledger")]:
     app.add_typer(sub, name=name)
 app.command("nightflow", help="Night-flow analysis of a zone (same as `suvar audit nightflow`).")(nightflow)
 
