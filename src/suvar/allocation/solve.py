@@ -42,6 +42,7 @@ delivery holds the water, users of the same class frozen earlier (the rule), oth
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import highspy
@@ -72,9 +73,7 @@ class InfeasibleBasinError(ValueError):
         self.step = step
         self.relaxations = relaxations
         lines = [f"  {r['constraint']} by {r['amount_m3']:.6g} m³" for r in relaxations]
-        super().__init__(
-            f"basin infeasible at step {step}; it becomes feasible by relaxing:\n" + "\n".join(lines)
-        )
+        super().__init__(f"basin infeasible at step {step}; it becomes feasible by relaxing:\n" + "\n".join(lines))
 
 
 @dataclass
@@ -142,16 +141,19 @@ class _Layout:
         )
         self.priority = np.array([d.priority for d in self.dems], dtype=int)
         self.classes = sorted(set(self.priority.tolist()))
-        # rows: node balances, then one share row per demand and per link, then carry-over rows
+        # rows: node balances, share rows (one per demand and per link with a minimum flow), carry-over rows
         self.node_row: dict[str, int] = {}
         for group in (self.cats, self.gws, self.ress, self.juns, self.dems, self.outs):
             for item in group:
                 self.node_row[item.id] = len(self.node_row)
         self.share_d = np.arange(len(self.node_row), len(self.node_row) + len(self.dems))
         start = len(self.node_row) + len(self.dems)
-        self.share_x = np.arange(start, start + len(self.links))
-        self.carry_rows = np.arange(start + len(self.links), start + len(self.links) + len(self.carry))
-        self.n_rows = start + len(self.links) + len(self.carry)
+        env = self.minflow.any(axis=1) if len(self.links) else np.zeros(0, dtype=bool)
+        self.share_x = np.full(len(self.links), -1)  # only links with a minimum flow have a share row
+        self.share_x[env] = np.arange(start, start + int(env.sum()))
+        start += int(env.sum())
+        self.carry_rows = np.arange(start, start + len(self.carry))
+        self.n_rows = start + len(self.carry)
         self.cat_rows = np.array([self.node_row[k.id] for k in self.cats], dtype=np.int32)
         self.res_rows = np.array([self.node_row[r.id] for r in self.ress], dtype=np.int32)
 
@@ -161,7 +163,8 @@ class _Layout:
         for k, lk in enumerate(self.links):
             rows[self.node_row[lk.from_node]].append((int(self.x[k]), -1.0))
             rows[self.node_row[lk.to]].append((int(self.x[k]), 1.0 - lk.loss_fraction))
-            rows[self.share_x[k]].append((int(self.x[k]), 1.0))
+            if self.share_x[k] >= 0:
+                rows[self.share_x[k]].append((int(self.x[k]), 1.0))
         for k, g in enumerate(self.gws):
             rows[self.node_row[g.id]].append((int(self.g[k]), 1.0))
         for k, r in enumerate(self.ress):
@@ -169,9 +172,6 @@ class _Layout:
         for k, d in enumerate(self.dems):
             rows[self.node_row[d.id]].append((int(self.d[k]), -1.0))
             rows[self.share_d[k]].append((int(self.d[k]), 1.0))
-            rows[self.share_d[k]].append((self.t, 0.0))
-        for k in range(len(self.links)):
-            rows[self.share_x[k]].append((self.t, 0.0))
         for k, o in enumerate(self.outs):
             rows[self.node_row[o.id]].append((int(self.o[k]), -1.0))
         ress = {r.id: k for k, r in enumerate(self.ress)}
@@ -196,6 +196,7 @@ class _StepSolver:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("presolve", "off")
         h.setOptionValue("random_seed", 0)
+        h.setOptionValue("simplex_strategy", 4)  # primal: stages only tighten bounds of a feasible point
         self.lo = np.zeros(lay.n_cols)
         self.hi = np.full(lay.n_cols, INF)
         self.costed: np.ndarray = np.array([], dtype=np.int32)
@@ -205,8 +206,9 @@ class _StepSolver:
         h.addRows(lay.n_rows, np.full(lay.n_rows, -INF), np.full(lay.n_rows, INF), len(idx), starts, idx, val)
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.storage = np.array([r.initial_storage_m3 for r in lay.ress])
-        self.is_link = np.zeros(lay.n_cols, dtype=bool)
-        self.is_link[lay.x] = True
+        self.probe = True
+        self.is_floor = np.zeros(lay.n_cols, dtype=bool)
+        self.is_floor[lay.x] = self.is_floor[lay.s] = True
 
     # -- bounds and solves ---------------------------------------------------------------------------------
     def _col_bounds(self, cols: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
@@ -251,20 +253,19 @@ class _StepSolver:
         self._row_bounds(np.arange(len(lay.node_row)), 0.0, 0.0)
         self._row_bounds(lay.cat_rows, -lay.inflow[:, t], -lay.inflow[:, t])
         self._row_bounds(lay.res_rows, self.evap - self.storage, self.evap - self.storage)
-        self._row_bounds(np.concatenate([lay.share_d, lay.share_x]), -INF, INF)
+        self._row_bounds(np.concatenate([lay.share_d, lay.share_x[lay.share_x >= 0]]), -INF, INF)
         self._row_bounds(lay.carry_rows, 0.0, INF)
         self.fixed = np.zeros(lay.n_cols, dtype=bool)
-        self.tag: dict[
-            int, tuple[str, str]
-        ] = {}  # fixed column -> (reason, source) of the stage that fixed it
+        self.tag: dict[int, tuple[str, str]] = {}  # fixed column -> (reason, source) of the stage that fixed it
 
-    def _fix(self, col: int, value: float, tag: tuple[str, str]) -> None:
-        """Hold what a stage decided: a delivery exactly, a link flow or a storage as a floor."""
-        lo = min(max(0.0, value), self.hi[col])
-        floor = self.is_link[col] or col in self.lay.s
-        self._col_bounds(np.array([col]), lo, self.hi[col] if floor else lo)
-        self.fixed[col] = True
-        self.tag[col] = tag
+    def _fix(self, cols: np.ndarray, values: np.ndarray, tag: tuple[str, str]) -> None:
+        """Hold what a stage decided: deliveries exactly, link flows and storages as floors."""
+        cols = np.asarray(cols, dtype=np.int32)
+        lo = np.minimum(np.maximum(0.0, values), self.hi[cols])
+        self._col_bounds(cols, lo, np.where(self.is_floor[cols], self.hi[cols], lo))
+        self.fixed[cols] = True
+        for c in cols.tolist():
+            self.tag[c] = tag
 
     # -- stages --------------------------------------------------------------------------------------------
     def _leximin(
@@ -300,19 +301,16 @@ class _StepSolver:
                 frozen = free[np.abs(row_dual) > _DUAL_TOL]
                 frozen = frozen if len(frozen) else free
                 why = self._binding(sol, tag, rule)
-            for i in frozen:
-                self._fix(int(cols[i]), max(0.0, b[i] + w[i] * level), tag)
-                if why is not None:
-                    reasons[int(cols[i])] = why
+            self._fix(cols[frozen], b[frozen] + w[frozen] * level, tag)
+            if why is not None:
+                reasons |= dict.fromkeys(cols[frozen].tolist(), why)
             self._row_bounds(rows[frozen], -INF, INF)
-            free = np.setdiff1d(free, frozen)
+            free = free[~np.isin(free, frozen)]
         for i in range(len(cols)):
             h.changeCoeff(int(rows[i]), lay.t, 0.0)
         return reasons
 
-    def _binding(
-        self, sol: highspy.HighsSolution, stage: tuple[str, str], rule: str
-    ) -> list[tuple[str, str]]:
+    def _binding(self, sol: highspy.HighsSolution, stage: tuple[str, str], rule: str) -> list[tuple[str, str]]:
         """Binding constraints besides the share rows: columns at a bound with a non-zero reduced cost."""
         lay = self.lay
         dual = np.abs(np.asarray(sol.col_dual)) > _DUAL_TOL
@@ -332,12 +330,43 @@ class _StepSolver:
         return sorted(found, key=lambda r: (_REASON_ORDER.index(r[0]), r[1])) or [("supply", "")]
 
     def step(self, t: int) -> dict[str, object]:
+        """Solve step ``t``: deliveries, flows and storages (``value``) and binding reasons per column."""
         lay = self.lay
         self._set_step(t)
         try:
-            self._solve({})
+            # the probe only saves work (an all-met step gives the same plan through the stages), so it is
+            # skipped while the previous step was short somewhere
+            if self.probe and self._all_met(t):
+                reasons: dict[int, list[tuple[str, str]]] = {}
+            else:
+                reasons = self._stages(t)
+            self.probe = not reasons
+            sol = self._solve(dict.fromkeys(lay.s.tolist(), 1.0))
         except _Infeasible:
+            self._set_step(t)
             raise InfeasibleBasinError(t, self._relaxations()) from None
+        value = np.asarray(sol.col_value)
+        value[np.abs(value) < 1e-9] = 0.0
+        self.storage = value[lay.s].copy()
+        return {"value": value, "reasons": reasons}
+
+    def _all_met(self, t: int) -> bool:
+        """One LP for the common case: every requirement, minimum flow and carry-over target met in full."""
+        lay = self.lay
+        self._col_bounds(lay.d, lay.req[:, t], lay.req[:, t])
+        self._col_bounds(lay.x, lay.minflow[:, t], self.hi[lay.x])
+        self._col_bounds(lay.u, self.hi[lay.u], self.hi[lay.u])
+        try:
+            self._solve({})
+            return True
+        except _Infeasible:
+            self._col_bounds(lay.d, 0.0, lay.req[:, t])
+            self._col_bounds(lay.x, 0.0, self.hi[lay.x])
+            self._col_bounds(lay.u, 0.0, self.hi[lay.u])
+            return False
+
+    def _stages(self, t: int) -> dict[int, list[tuple[str, str]]]:
+        lay = self.lay
         reasons: dict[int, list[tuple[str, str]]] = {}
         req = lay.req[:, t]
         vital = np.flatnonzero(lay.vital[:, t] > 0)
@@ -373,10 +402,7 @@ class _StepSolver:
             if len(members):
                 for col, why in self._share(p, members, t).items():
                     reasons[col] = why
-        value = np.asarray(self._solve(dict.fromkeys(lay.s.tolist(), 1.0)).col_value)
-        value[np.abs(value) < 1e-9] = 0.0
-        self.storage = value[lay.s].copy()
-        return {"value": value, "reasons": reasons}
+        return reasons
 
     def _carry_over(self, p: int) -> None:
         lay = self.lay
@@ -386,7 +412,8 @@ class _StepSolver:
             res_index = {r.id: k for k, r in enumerate(lay.ress)}
             for k in ks:
                 col = int(lay.s[res_index[lay.carry[k].id]])
-                self._fix(col, max(self.lo[col], sol.col_value[lay.u[k]]), ("carry_over", lay.carry[k].id))
+                keep = max(self.lo[col], sol.col_value[lay.u[k]])
+                self._fix(np.array([col]), np.array([keep]), ("carry_over", lay.carry[k].id))
 
     def _share(self, p: int, members: np.ndarray, t: int) -> dict[int, list[tuple[str, str]]]:
         lay = self.lay
@@ -420,9 +447,7 @@ class _StepSolver:
         reasons = {}
         for date in sorted(set(dates.tolist())):
             g = dates == date
-            reasons |= self._leximin(
-                cols[g], rows[g], req[g], zero[g], 0.0, 1.0, ("seniority", date), "equal_coverage"
-            )
+            reasons |= self._leximin(cols[g], rows[g], req[g], zero[g], 0.0, 1.0, ("seniority", date), "equal_coverage")
         return reasons
 
     def _relaxations(self) -> list[dict]:
@@ -467,11 +492,41 @@ class _Infeasible(RuntimeError):
     pass
 
 
-def allocate(basin: Basin) -> AllocationResult:
-    """Allocate water step by step over ``basin.n_steps`` steps; see the module docstring for the method.
+def components(basin: Basin) -> list[Basin]:
+    """Split a basin into its hydraulically independent parts (weakly connected components of the link graph).
 
-    Raises :class:`InfeasibleBasinError` naming the constraints whose relaxation makes a step feasible.
+    Parts share no constraint, so allocating each alone gives the same plan (leximin decomposes) with far
+    smaller LPs. Parts are ordered by their smallest node id.
     """
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    groups = ("catchments", "reservoirs", "groundwater", "junctions", "outlets", "demands")
+    for g in groups:
+        for item in getattr(basin, g):
+            root(item.id)
+    for link in basin.links:
+        a, b = root(link.from_node), root(link.to)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    members: dict[str, set[str]] = {}
+    for node in parent:
+        members.setdefault(root(node), set()).add(node)
+    parts = []
+    for key in sorted(members, key=lambda r: min(members[r])):
+        ids = members[key]
+        update = {g: [x for x in getattr(basin, g) if x.id in ids] for g in groups}
+        update["links"] = [x for x in basin.links if x.from_node in ids]
+        parts.append(basin.model_copy(update=update))
+    return parts
+
+
+def _allocate_part(basin: Basin) -> AllocationResult:
     solver = _StepSolver(basin)
     lay = solver.lay
     n = basin.n_steps
@@ -484,22 +539,52 @@ def allocate(basin: Basin) -> AllocationResult:
             k = int(col - lay.d[0])
             if values[t, col] < lay.req[k, t] - 1e-6 * max(1.0, lay.req[k, t]):
                 for reason, source in sorted(set(why), key=lambda r: (_REASON_ORDER.index(r[0]), r[1])):
-                    reason_rows.append(
-                        {"step": t, "user": lay.dems[k].id, "reason": reason, "source": source}
-                    )
+                    reason_rows.append({"step": t, "user": lay.dems[k].id, "reason": reason, "source": source})
     index = pd.date_range(basin.start, periods=n, freq="D" if basin.time_step == "day" else "MS", name="date")
 
-    def frame(cols: np.ndarray, items: list) -> pd.DataFrame:
-        return pd.DataFrame(values[:, cols], index=index, columns=pd.Index([i.id for i in items]))
+    def frame(data: np.ndarray, items: list) -> pd.DataFrame:
+        return pd.DataFrame(data, index=index, columns=pd.Index([i.id for i in items]))
 
     return AllocationResult(
         basin=basin,
-        requirement_m3=pd.DataFrame(lay.req.T, index=index, columns=pd.Index([d.id for d in lay.dems])),
-        delivered_m3=frame(lay.d, lay.dems),
-        link_flow_m3=frame(lay.x, lay.links),
-        min_flow_m3=pd.DataFrame(lay.minflow.T, index=index, columns=pd.Index([x.id for x in lay.links])),
-        storage_m3=frame(lay.s, lay.ress),
-        groundwater_m3=frame(lay.g, lay.gws),
-        outlet_m3=frame(lay.o, lay.outs),
+        requirement_m3=frame(lay.req.T, lay.dems),
+        delivered_m3=frame(values[:, lay.d], lay.dems),
+        link_flow_m3=frame(values[:, lay.x], lay.links),
+        min_flow_m3=frame(lay.minflow.T, lay.links),
+        storage_m3=frame(values[:, lay.s], lay.ress),
+        groundwater_m3=frame(values[:, lay.g], lay.gws),
+        outlet_m3=frame(values[:, lay.o], lay.outs),
         reasons=pd.DataFrame(reason_rows, columns=["step", "user", "reason", "source"]),
+    )
+
+
+def allocate(basin: Basin, workers: int = 1) -> AllocationResult:
+    """Allocate water step by step over ``basin.n_steps`` steps; see the module docstring for the method.
+
+    Independent parts of the basin (:func:`components`) are solved separately, on ``workers`` processes when
+    more than one. Columns of every table are sorted by id, so the plan never depends on the file's order.
+    Raises :class:`InfeasibleBasinError` naming the constraints whose relaxation makes a step feasible.
+    """
+    parts = components(basin) or [basin]
+    if workers > 1 and len(parts) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_allocate_part, parts))
+    else:
+        results = [_allocate_part(p) for p in parts]
+
+    def merged(name: str) -> pd.DataFrame:
+        frame = pd.concat([getattr(r, name) for r in results], axis=1)
+        return frame.reindex(sorted(frame.columns), axis=1)
+
+    reasons = pd.concat([r.reasons for r in results if not r.reasons.empty] or [results[0].reasons])
+    return AllocationResult(
+        basin=basin,
+        requirement_m3=merged("requirement_m3"),
+        delivered_m3=merged("delivered_m3"),
+        link_flow_m3=merged("link_flow_m3"),
+        min_flow_m3=merged("min_flow_m3"),
+        storage_m3=merged("storage_m3"),
+        groundwater_m3=merged("groundwater_m3"),
+        outlet_m3=merged("outlet_m3"),
+        reasons=reasons.sort_values(["step", "user"], kind="stable").reset_index(drop=True),
     )
