@@ -11,14 +11,14 @@ Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
    (known repaired leaks excluded). A missing pressure used as a regressor is filled by a flow-only model.
    Residual ``r_i = p_i − p̂_i`` (m), standardised by its out-of-sample σ_i times an hour-of-day factor
    (residuals are larger at peak demand).
-3. **CUSUM** per sensor on the standardised residual (drift ``k = 0.5``):
+3. **CUSUM** per sensor on the standardised residual (drift ``k``, default 0.75):
    ``S⁻_t = max(0, S⁻_{t−1} − z_t − k)`` (pressure below expectation, i.e. a leak) and ``S⁺`` likewise
    upward (a repair). The threshold ``h_i`` is 1.5 × the largest ``S⁻`` reached over the training period
    by out-of-sample residuals (4 contiguous folds), at least ``h_min``; σ_i comes from the same residuals.
    The estimated leak start is the hour after ``S⁻`` was last below ``start_fraction·h`` (0 gives Page's
    last-zero estimate, which noise biases early; an estimate before the true start costs a BattLeDIM
-   detection). After an alarm or a
-   repair the residual offsets are re-estimated over ``settle_h`` hours and the CUSUMs restarted.
+   detection). After an alarm or a repair the residual offsets are re-estimated over ``settle_h`` hours
+   and the CUSUMs restarted.
 4. **Minimum night flow** per inlet (flow sensors with a non-zero night flow): the daily minimum of hourly
    flow over 00–06 h, watched by the same CUSUM against its training mean and σ.
 5. Each alarm's residual shift (mean over its start to the end of the ``settle_h`` quiet period) is compared
@@ -98,7 +98,7 @@ class DetectorModel:
     mnf_mean_m3h: np.ndarray
     mnf_sigma_m3h: np.ndarray
     mnf_h: np.ndarray
-    k: float = 0.5
+    k: float = 0.75
     stuck_samples: int = 24
 
     @property
@@ -211,7 +211,7 @@ def _daily_mnf(flows_h: pd.DataFrame) -> pd.DataFrame:
 
 
 def train(pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame, exclude: Sequence[tuple[pd.Timestamp,
-          pd.Timestamp]] = (), k: float = 0.5, h_min: float = 12.0, stuck_samples: int = 24) -> DetectorModel:
+          pd.Timestamp]] = (), k: float = 0.75, h_min: float = 18.0, stuck_samples: int = 24) -> DetectorModel:
     """Learn normal behaviour from a training period.
 
     Parameters
@@ -305,7 +305,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
 
     def finish(event: LeakEvent, t_end: int) -> None:
         """Localise a pending alarm on its residual shift from start to ``t_end``; keep it if leak-like."""
-        start = times.get_loc(event.start)
+        start = times.get_loc(event.start - HOUR)
         with np.errstate(all="ignore"):
             z_win = (z_all[start:t_end] - mu) * model.sigma_hour[times[start:t_end].hour]
             shift = np.nanmean(z_win, axis=0) * model.sigma_m
@@ -316,7 +316,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         for previous, prev_shift in zip(events, shifts, strict=True):
             c = _cosine(shift, prev_shift)
             if c < -0.7 and "repaired_from" not in previous.evidence:
-                previous.evidence["repaired_from"] = event.start.strftime("%Y-%m-%d %H:%M")
+                previous.evidence["repaired_from"] = event.alarm_time.strftime("%Y-%m-%d %H:%M")
                 return  # the mirror image of an earlier leak: its repair
             if c > 0.8:
                 return  # the same pattern as an earlier leak: that leak growing
@@ -367,7 +367,9 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
             alarm_zone = "sensors " + ",".join(np.array(model.pressure_sensors)[crossed])
             severity, start = float(over.max()), min(int(last_low[crossed].min()) + 1, t)
         if alarm_zone is not None:
-            pending = LeakEvent(times[start], times[t], alarm_zone, severity)
+            # hourly bins are labelled by their start: the leak began within bin ``start`` (report its end,
+            # never before the true start) and the alarm is raised once bin ``t`` is complete
+            pending = LeakEvent(times[start] + HOUR, times[t] + HOUR, alarm_zone, severity)
             quiet_until = t + settle_h
         elif (s_pos / model.h).max() > 1:
             quiet_until = t + settle_h  # a repair or an upward shift: re-baseline silently
@@ -407,19 +409,23 @@ def mnf_baseline_labels(flow_m3h: pd.Series, gamma: float = 0.2, window_days: in
 
 
 def events_to_labels(events: Sequence[LeakEvent], index: pd.DatetimeIndex) -> pd.Series:
-    """Per-step 0/1 labels: 1 from each event's alarm time on (causal, as an operator would see them)."""
+    """Per-step 0/1 labels: 1 from each event's alarm time (causal) until its detected repair, if any."""
     labels = np.zeros(len(index), dtype=int)
     for e in events:
-        labels[index >= e.alarm_time] = 1
+        on = index >= e.alarm_time
+        if "repaired_from" in e.evidence:
+            on &= index < pd.Timestamp(str(e.evidence["repaired_from"]))
+        labels[on] = 1
     return pd.Series(labels, index=index, name="Label")
 
 
 def labels_to_events(model: DetectorModel, labels: pd.Series, pressures_m: pd.DataFrame,
                      flows_m3h: pd.DataFrame, locate: Locate | None = None) -> list[LeakEvent]:
-    """Turn each run of alarmed days of a label series into a localised event at the run's first step.
+    """Turn each run of alarmed days of a daily label series into a localised event.
 
-    Used to give the LeakDB MNF baseline a pipe for the BattLeDIM score: the residual shift is the mean
-    over the first alarmed day against the two days before.
+    Used to give the LeakDB MNF baseline a pipe for the BattLeDIM score. The event is dated at the end of
+    the run's first day (when that day's minimum night flow is known); the residual shift is the mean over
+    that day against the two days before.
     """
     r, _ = residuals(model, pressures_m, flows_m3h)
     on = labels.to_numpy().astype(int)
@@ -430,8 +436,9 @@ def labels_to_events(model: DetectorModel, labels: pd.Series, pressures_m: pd.Da
         after = r.loc[t:t + pd.Timedelta(days=1)].mean()
         before = r.loc[t - pd.Timedelta(days=2):t - HOUR].mean()
         shift = (after - before.fillna(0)).fillna(0).to_numpy()
-        ev = LeakEvent(t, t, "MNF", 1.0, evidence={"residual_shift_m": dict(zip(
-            model.pressure_sensors, np.round(shift, 3).tolist(), strict=True))})
+        ev = LeakEvent(t + pd.Timedelta(days=1), t + pd.Timedelta(days=1), "MNF", 1.0,
+                       evidence={"residual_shift_m": dict(zip(model.pressure_sensors, np.round(shift, 3).tolist(),
+                                                              strict=True))})
         if locate is not None:
             loc = locate(shift, int(t.hour))
             ev.candidates, ev.est_size_m3h = loc.candidates, loc.est_size_m3h
