@@ -74,3 +74,12 @@ def test_bench_prints_both_detectors() -> None:
 def test_bench_rejects_bad_seeds() -> None:
     result = runner.invoke(app, ["bench", "--seeds", "one,two"])
     assert result.exit_code == 2 and "--seeds" in result.output
+
+
+def test_generate_writes_the_battledim_layout(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--network", "hanoi", "--days", "1", "--seed", "5", "--out",
+                                 str(tmp_path / "sc")])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in (tmp_path / "sc").iterdir()}
+    assert {"Pressures.csv", "Flows.csv", "Levels.csv", "Demands.csv", "leaks.csv", "leak_flows_m3h.csv"} <= names
+    assert len(json.loads(result.stdout)["leaks"]) == 1

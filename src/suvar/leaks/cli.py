@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 import wntr
 
-from suvar.leaks.benchmark import run_benchmark, throttled
+from suvar.leaks.benchmark import DIAMETER_MM, run_benchmark, throttled
 from suvar.leaks.detect import DetectionError, detect, train
 from suvar.leaks.io import (
     Detection,
@@ -21,7 +22,7 @@ from suvar.leaks.io import (
     write_submission,
 )
 from suvar.leaks.localise import Localiser
-from suvar.leaks.scenarios import ScenarioError
+from suvar.leaks.scenarios import ScenarioError, generate_scenario, network_path, sensor_set, write_scenario
 from suvar.leaks.scoring import PipeDistance, ScoringError, battledim_score
 
 app = typer.Typer(help="Leak detection, localisation and BattLeDIM / LeakDB scoring.", no_args_is_help=True)
@@ -79,6 +80,28 @@ def score_cmd(
     except (LeakFileError, ScoringError) as exc:
         _err(str(exc))
     typer.echo(json.dumps(result.as_dict()))
+
+
+@app.command("generate")
+def generate_cmd(
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="folder for the BattLeDIM-layout files")],
+    network: Annotated[str, typer.Option("--network", help="ltown or hanoi")] = "hanoi",
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    days: Annotated[float, typer.Option(help="days simulated (5-minute steps)")] = 7,
+    start: Annotated[str, typer.Option(help="first timestamp")] = "2019-01-01 00:00",
+    leaks: Annotated[int, typer.Option(help="random leaks")] = 1,
+) -> None:
+    """Simulate a seeded leak scenario and write Pressures/Flows/Levels/Demands.csv, leaks.csv and flows."""
+    try:
+        diameter = DIAMETER_MM.get(network, (9.0, 20.0))
+        sc = generate_scenario(network_path(network), sensor_set(network), pd.Timestamp(start), days, seed,
+                               n_leaks=leaks, diameter_mm=diameter,
+                               progress=throttled(lambda msg: typer.echo(msg, err=True), "simulating"))
+    except (ScenarioError, ValueError) as exc:
+        _err(str(exc))
+    write_scenario(sc, out)
+    typer.echo(json.dumps({"out": str(out), "leaks": [[lk.link_id, lk.start.strftime("%Y-%m-%d %H:%M"),
+                                                       lk.leak_type] for lk in sc.leaks]}))
 
 
 @app.command("bench")

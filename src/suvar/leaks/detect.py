@@ -85,7 +85,6 @@ class DetectorModel:
 
     pressure_sensors: list[str]
     flow_sensors: list[str]
-    mean_x: np.ndarray  # feature means (S pressures, F flows, F squared flows, 4 harmonics)
     coef_p: np.ndarray  # S × S, pressure on pressures (zero diagonal), in original units
     coef_x: np.ndarray  # S × (2F + 4 + 1): flows, squared flows, harmonics, intercept
     fallback: np.ndarray  # S × (2F + 4 + 1): flow-only model used to fill missing regressors
@@ -252,9 +251,9 @@ def train(pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame, exclude: Sequence[
     first_half = mnf[mnf_cols].iloc[:half]
     z_hold = ((mnf[mnf_cols].iloc[half:] - first_half.mean()) / np.maximum(first_half.std(), 1e-6)).to_numpy()
     mnf_h = np.maximum(1.5 * _cusum_max(-z_hold, k), 4.0) if len(z_hold) else np.full(len(mnf_cols), 4.0)
-    return DetectorModel(list(pressures_m.columns), list(flows_m3h.columns), fx.mean(axis=0), coef_p,
-                         coef_x, fallback, sigma, sigma_hour, h, spike_m, q_h[keep].mean().to_numpy(), mnf_cols,
-                         mnf_mean, mnf_sigma, mnf_h, k, stuck_samples)
+    return DetectorModel(list(pressures_m.columns), list(flows_m3h.columns), coef_p, coef_x, fallback, sigma,
+                         sigma_hour, h, spike_m, q_h[keep].mean().to_numpy(), mnf_cols, mnf_mean, mnf_sigma, mnf_h,
+                         k, stuck_samples)
 
 
 def residuals(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame

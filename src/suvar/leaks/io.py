@@ -121,9 +121,8 @@ def read_timeseries_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise LeakFileError(f"{path}: file not found")
-    with pd.io.common.get_handle(path, "r", compression="infer") as handle:
-        header = handle.handle.readline()
-    battledim = ";" in header
+    header = pd.read_csv(path, nrows=0).columns
+    battledim = len(header) == 1 and ";" in header[0]
     df = pd.read_csv(path, sep=";" if battledim else ",", decimal="," if battledim else ".")
     if "Timestamp" not in df.columns:
         raise LeakFileError(f"{path}: expected a 'Timestamp' column, found {list(df.columns)[:5]}")

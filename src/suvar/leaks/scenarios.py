@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import wntr
+from scipy.signal import lfilter
 
 from suvar.leaks.io import Leak, write_battledim_csv, write_leak_truth
 
@@ -159,13 +160,11 @@ def residential_profile(index: pd.DatetimeIndex) -> np.ndarray:
 
 
 def _ar1(rng: np.random.Generator, n: int, sigma: float, step_h: float, tau_h: float = 1.0) -> np.ndarray:
+    """Stationary AR(1) series of standard deviation ``sigma`` and correlation time ``tau_h``."""
     phi = np.exp(-step_h / tau_h)
     e = rng.normal(0.0, sigma * np.sqrt(1 - phi**2), n)
-    x = np.empty(n)
-    x[0] = rng.normal(0.0, sigma)
-    for i in range(1, n):
-        x[i] = phi * x[i - 1] + e[i]
-    return x
+    x0 = rng.normal(0.0, sigma)
+    return lfilter([1.0], [1.0, -phi], e, zi=[phi * x0])[0]
 
 
 def random_leaks(wn: wntr.network.WaterNetworkModel, rng: np.random.Generator, start: pd.Timestamp,
