@@ -8,10 +8,11 @@ Leaks follow BattLeDIM (Vrachimis et al. 2022): a leak on pipe ``p`` is an emitt
 splitting ``p`` in the middle (``wntr.morph.split_pipe``), with emitter coefficient
 ``C = C_d · A · sqrt(2g)`` (WNTR SI units: ``q [m³/s] = C · p^0.5``, ``p`` in m of pressure head,
 ``A = π d²/4``, ``C_d = 0.75``). WNTR's EPANET engine ignores ``add_leak``, so time variation is emulated by
-simulating in chunks (day boundaries and every leak start/end): within a chunk each emitter coefficient is
-constant; an incipient leak's coefficient ramps linearly from 0 at its start to the full hole at its peak
-time, evaluated at each chunk's midpoint (a staircase with daily steps). Tank levels and pump statuses are
-carried from one chunk to the next. Chunking also bounds memory: only sensor columns are kept.
+simulating in chunks (weekly, daily while an incipient leak ramps up, and at every leak start/end): within
+a chunk each emitter coefficient is constant; an incipient leak's coefficient ramps linearly from 0 at its
+start to the full hole at its peak time, evaluated at each chunk's midpoint (a staircase with daily steps).
+Tank levels and pump statuses are carried from one chunk to the next. Chunking also bounds memory: only
+sensor columns are kept.
 
 Demands: every junction demand is scaled by a seasonal factor (±10 % yearly cosine) and multiplicative AR(1)
 noise (σ 5 %, 1-hour correlation) shared by a random demand group (up to 32 groups), so pressures are not a
@@ -193,22 +194,29 @@ def random_leaks(wn: wntr.network.WaterNetworkModel, rng: np.random.Generator, s
     return sorted(leaks, key=lambda lk: lk.start)
 
 
-def _chunks(index: pd.DatetimeIndex, leaks: list[Leak], chunk: pd.Timedelta) -> list[tuple[int, int]]:
-    """Index ranges [i, j) cut at every ``chunk`` and at each leak start and end (+1 step)."""
+def _chunks(index: pd.DatetimeIndex, leaks: list[Leak], chunk: pd.Timedelta,
+            ramp_chunk: pd.Timedelta) -> list[tuple[int, int]]:
+    """Index ranges [i, j) cut every ``chunk``, every ``ramp_chunk`` while an incipient leak ramps up, and at
+    each leak start and end (+1 step)."""
     step = index[1] - index[0]
+
+    def k(t: pd.Timestamp) -> int:
+        return int(np.ceil((t - index[0]) / step))
+
     cuts = {0, len(index)}
     cuts.update(range(0, len(index), max(1, int(chunk / step))))
     for lk in leaks:
-        for t in (lk.start, lk.end + step):
-            k = int(np.ceil((t - index[0]) / step))
-            if 0 < k < len(index):
-                cuts.add(k)
+        cuts.update({k(lk.start), k(lk.end + step)})
+        if lk.leak_type == "incipient" and lk.peak is not None:
+            cuts.update(range(k(lk.start), k(lk.peak), max(1, int(ramp_chunk / step))))
+    cuts = {c for c in cuts if 0 <= c <= len(index)}
     edges = sorted(cuts)
     return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def simulate(wn: wntr.network.WaterNetworkModel, index: pd.DatetimeIndex, multipliers: dict[str, np.ndarray],
-             leaks: list[Leak], sensors: SensorSet, chunk: pd.Timedelta = pd.Timedelta(days=1),
+             leaks: list[Leak], sensors: SensorSet, chunk: pd.Timedelta = pd.Timedelta(days=7),
+             ramp_chunk: pd.Timedelta = pd.Timedelta(days=1),
              progress: Callable[[float], None] | None = None) -> dict[str, pd.DataFrame]:
     """Run the network over ``index`` in chunks; return noise-free sensor series and leak outflows.
 
@@ -225,7 +233,7 @@ def simulate(wn: wntr.network.WaterNetworkModel, index: pd.DatetimeIndex, multip
     wn.options.time.quality_timestep = 0
     wn.options.quality.parameter = "NONE"
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("p", "q", "lv", "d", "leak")}
-    chunks = _chunks(index, leaks, chunk)
+    chunks = _chunks(index, leaks, chunk, ramp_chunk)
     for n_done, (i, j) in enumerate(chunks, 1):
         wn.options.time.duration = (j - i) * step_s
         for name, series in multipliers.items():
