@@ -10,7 +10,7 @@ import pytest
 from suvar.allocation import model as basin_model
 from suvar.allocation.model import BasinError, load_basin, parse_basin
 from suvar.allocation.rules import RULES
-from suvar.allocation.solve import InfeasibleBasinError, allocate
+from suvar.allocation.solve import InfeasibleBasinError, allocate, components
 
 DATA = Path(__file__).parent / "data" / "allocation"
 
@@ -129,9 +129,7 @@ def test_senior_downstream_call_curtails_junior_upstream() -> None:
     result = allocate(parse_basin(spec))
     assert result.delivered_m3.loc[:, "senior"].iloc[0] == pytest.approx(60.0)
     assert result.delivered_m3.loc[:, "junior"].iloc[0] == pytest.approx(100 - 60 / 0.9)
-    assert result.reasons[["user", "reason", "source"]].values.tolist() == [
-        ["junior", "seniority", "1890-06-15"]
-    ]
+    assert result.reasons[["user", "reason", "source"]].values.tolist() == [["junior", "seniority", "1890-06-15"]]
 
 
 def test_minimum_vital_quantity_before_priorities() -> None:
@@ -215,14 +213,10 @@ def test_infeasible_basin_names_the_constraint_to_relax() -> None:
 
 def test_validation_errors_name_the_field() -> None:
     with pytest.raises(BasinError, match=r"links\[0\]\.to: unknown node 'nowhere'"):
-        parse_basin(
-            basin(catchments=[{"id": "c", "inflow_m3": 1}], links=[{"id": "l", "from": "c", "to": "nowhere"}])
-        )
+        parse_basin(basin(catchments=[{"id": "c", "inflow_m3": 1}], links=[{"id": "l", "from": "c", "to": "nowhere"}]))
     with pytest.raises(BasinError, match=r"catchments\[0\]\.inflow_m3: 3 values, expected n_steps = 1"):
         parse_basin(basin(catchments=[{"id": "c", "inflow_m3": [1, 2, 3]}]))
-    with pytest.raises(
-        BasinError, match=r"reservoirs\.0.*initial_storage_m3 = 9.0 exceeds capacity_m3 = 5.0"
-    ):
+    with pytest.raises(BasinError, match=r"reservoirs\.0.*initial_storage_m3 = 9.0 exceeds capacity_m3 = 5.0"):
         parse_basin(basin(reservoirs=[{"id": "r", "capacity_m3": 5, "initial_storage_m3": 9}]))
     with pytest.raises(BasinError, match=r"demands\.0\.demand_m3: .*>= 0"):
         parse_basin(basin(demands=[{"id": "d", "kind": "city", "demand_m3": -1, "priority": 1, "body": "b"}]))
@@ -244,3 +238,42 @@ def test_every_model_field_is_documented() -> None:
         assert cls.__name__ in sections, f"docs/basin-model.md has no section for {cls.__name__}"
         for name, info in cls.model_fields.items():
             assert f"`{info.alias or name}`" in sections[cls.__name__], f"{cls.__name__}.{name} undocumented"
+
+
+def _scaled(spec: dict, factor: float) -> dict:
+    """The basin with every m³ field multiplied by ``factor``."""
+
+    def item(d: dict) -> dict:
+        return {
+            k: (np.asarray(v) * factor).tolist() if k.endswith("_m3") and v is not None else v for k, v in d.items()
+        }
+
+    return {k: [item(x) for x in v] if isinstance(v, list) else v for k, v in spec.items()}
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_plan_does_not_depend_on_the_volume_unit(factor: float) -> None:
+    """Coverage is dimensionless: m³ or thousands of m³ give the same plan (guards the LP's scaling)."""
+    spec = load_basin(DATA / "valley.yaml").model_dump(by_alias=True)
+    reference = allocate(parse_basin(spec)).coverage
+    got = allocate(parse_basin(_scaled(spec, factor))).coverage
+    np.testing.assert_allclose(got.to_numpy(), reference.to_numpy(), atol=1e-9)
+
+
+def test_independent_parts_are_solved_apart_with_the_same_result() -> None:
+    spec = load_basin(DATA / "small_river.yaml").model_dump(by_alias=True)
+    twin = {
+        k: [{f: (f"{x}_2" if f in ("id", "from", "to") else x) for f, x in d.items()} for d in v]
+        if isinstance(v, list)
+        else v
+        for k, v in spec.items()
+    }
+    both = {k: spec[k] + twin[k] if isinstance(spec[k], list) else spec[k] for k in spec}
+    basin = parse_basin(both)
+    assert [sorted(d.id for d in p.demands) for p in components(basin)] == [
+        ["farms_b", "town_a"],
+        ["farms_b_2", "town_a_2"],
+    ]
+    result = allocate(basin)
+    np.testing.assert_allclose(result.coverage["town_a_2"], result.coverage["town_a"], rtol=1e-12)
+    np.testing.assert_allclose(result.coverage["town_a"], [90 / 122.5, 90 / 122.5, 54 / 122.5], rtol=1e-7)

@@ -53,7 +53,7 @@ from .model import Basin, series_m3
 from .rules import talmud
 
 INF = highspy.kHighsInf
-_DUAL_TOL = 1e-7
+_DUAL_TOL = 1e-9
 _REASON_ORDER = (
     "capacity",
     "environmental_flow",
@@ -139,6 +139,31 @@ class _Layout:
         self.vital = np.minimum(
             np.array([series_m3(d.minimum_vital_m3, n) for d in self.dems]).reshape(-1, n), self.req
         )
+        self.res_cap = np.array([r.capacity_m3 for r in self.ress])
+        self.res_dead = np.array([r.dead_storage_m3 for r in self.ress])
+        self.res_init = np.array([r.initial_storage_m3 for r in self.ress])
+        self.carry_target = np.array([r.carry_over_target_m3 for r in self.carry], dtype=float)
+        # The LP works in units of `scale` m³ (a power of two, so scaling back is exact) keeping its numbers
+        # below ~1e3: HiGHS's absolute tolerances (1e-7) then hold for basins of any size.
+        arrays = (
+            "cap",
+            "minflow",
+            "yield_",
+            "inflow",
+            "evap",
+            "req",
+            "ent",
+            "vital",
+            "res_cap",
+            "res_dead",
+            "res_init",
+            "carry_target",
+        )
+        finite = [a[np.isfinite(a)] for a in (getattr(self, name) for name in arrays)]
+        largest = max((float(a.max()) for a in finite if a.size), default=1.0)
+        self.scale = 2.0 ** np.ceil(np.log2(largest / 1e3)) if largest > 1e3 else 1.0
+        for name in arrays:
+            setattr(self, name, getattr(self, name) / self.scale)
         self.priority = np.array([d.priority for d in self.dems], dtype=int)
         self.classes = sorted(set(self.priority.tolist()))
         # rows: node balances, share rows (one per demand and per link with a minimum flow), carry-over rows
@@ -205,7 +230,7 @@ class _StepSolver:
         starts, idx, val = lay.matrix()
         h.addRows(lay.n_rows, np.full(lay.n_rows, -INF), np.full(lay.n_rows, INF), len(idx), starts, idx, val)
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        self.storage = np.array([r.initial_storage_m3 for r in lay.ress])
+        self.storage = lay.res_init.copy()
         self.probe = True
         self.is_floor = np.zeros(lay.n_cols, dtype=bool)
         self.is_floor[lay.x] = self.is_floor[lay.s] = True
@@ -243,13 +268,12 @@ class _StepSolver:
     def _set_step(self, t: int) -> None:
         lay = self.lay
         self.evap = np.minimum(lay.evap[:, t], self.storage)
-        dead = np.array([r.dead_storage_m3 for r in lay.ress])
         self._col_bounds(lay.x, 0.0, lay.cap[:, t])
         self._col_bounds(lay.g, 0.0, lay.yield_[:, t])
-        self._col_bounds(lay.s, np.minimum(dead, self.storage - self.evap), [r.capacity_m3 for r in lay.ress])
+        self._col_bounds(lay.s, np.minimum(lay.res_dead, self.storage - self.evap), lay.res_cap)
         self._col_bounds(lay.d, 0.0, lay.req[:, t])
         self._col_bounds(lay.o, 0.0, INF)
-        self._col_bounds(lay.u, 0.0, [r.carry_over_target_m3 for r in lay.carry])
+        self._col_bounds(lay.u, 0.0, lay.carry_target)
         self._row_bounds(np.arange(len(lay.node_row)), 0.0, 0.0)
         self._row_bounds(lay.cat_rows, -lay.inflow[:, t], -lay.inflow[:, t])
         self._row_bounds(lay.res_rows, self.evap - self.storage, self.evap - self.storage)
@@ -297,7 +321,8 @@ class _StepSolver:
             if level >= t_hi - 1e-9:
                 frozen, why = free, None
             else:
-                row_dual = np.asarray(sol.row_dual)[rows[free]]
+                # dual of the row scaled to coverage units (divided by 1/w): d t* / d coverage_i
+                row_dual = np.asarray(sol.row_dual)[rows[free]] * np.maximum(np.abs(w[free]), 1e-12)
                 frozen = free[np.abs(row_dual) > _DUAL_TOL]
                 frozen = frozen if len(frozen) else free
                 why = self._binding(sol, tag, rule)
@@ -313,8 +338,9 @@ class _StepSolver:
     def _binding(self, sol: highspy.HighsSolution, stage: tuple[str, str], rule: str) -> list[tuple[str, str]]:
         """Binding constraints besides the share rows: columns at a bound with a non-zero reduced cost."""
         lay = self.lay
-        dual = np.abs(np.asarray(sol.col_dual)) > _DUAL_TOL
         value = np.asarray(sol.col_value)
+        # a bound binds when moving it by 1 % of the value (at least 1e-4 LP units) would move t* noticeably
+        dual = np.abs(np.asarray(sol.col_dual)) * np.maximum(np.abs(value), 1e-2) > 100 * _DUAL_TOL
         hi = np.where(np.isfinite(self.hi), self.hi, np.inf)
         at_hi = value >= hi - 1e-7 * np.maximum(1.0, np.abs(np.where(np.isfinite(hi), hi, 0.0)))
         at_lo = value <= self.lo + 1e-7 * np.maximum(1.0, np.abs(self.lo))
@@ -471,7 +497,7 @@ class _StepSolver:
 
         def add(constraint: str, amount: float) -> None:
             if amount > 1e-6:
-                out.append({"constraint": constraint, "amount_m3": float(amount)})
+                out.append({"constraint": constraint, "amount_m3": float(amount) * lay.scale})
 
         up, lo = np.asarray(lp.col_upper_), np.asarray(lp.col_lower_)
         for k, lk in enumerate(lay.links):
@@ -543,7 +569,7 @@ def _allocate_part(basin: Basin) -> AllocationResult:
     index = pd.date_range(basin.start, periods=n, freq="D" if basin.time_step == "day" else "MS", name="date")
 
     def frame(data: np.ndarray, items: list) -> pd.DataFrame:
-        return pd.DataFrame(data, index=index, columns=pd.Index([i.id for i in items]))
+        return pd.DataFrame(data * lay.scale, index=index, columns=pd.Index([i.id for i in items]))
 
     return AllocationResult(
         basin=basin,
