@@ -1,6 +1,7 @@
 """Per-step allocation LP (HiGHS) with lexicographic stages and selectable sharing rules.
 
-Formulation (all volumes m³ per step, one LP per step on one persistent ``highspy`` model per basin):
+Formulation (all volumes m³ per step; one persistent ``highspy`` model per hydraulically independent part of
+the basin, see :func:`components`, solved step after step):
 
 * link flow ``x_l`` in ``[0, capacity_l]``; the head receives ``(1 - loss_l) x_l``;
 * node mass balance ``sum_in (1 - loss) x - sum_out x + source - sink = 0``, where a catchment's source is its
@@ -9,13 +10,14 @@ Formulation (all volumes m³ per step, one LP per step on one persistent ``highs
 * reservoir continuity ``s_t = s_(t-1) + in - out - evap`` with ``evap = min(evaporation, s_(t-1))`` and
   ``min(dead_storage, s_(t-1) - evap) <= s_t <= capacity``.
 
-Only bounds and right-hand sides change between steps (``changeColsBounds``/``changeRowsBounds``). Each step
-is solved in stages, each fixing what it decided before the next: (1) minimum vital quantities of all users,
-(2) minimum environmental flows of links, then for each priority class ``p = 1, 2, ...`` (1 is the most
-senior): (3a) carry-over targets of reservoirs whose ``carry_over_priority`` is ``p`` (storage kept before
-class ``p`` is served), (3b) the class's sharing rule; finally (4) water nobody was given is stored rather
-than spilled (maximise total storage). A lower class therefore gets only water that higher classes cannot
-use.
+Only bounds and right-hand sides change between steps (``changeColsBounds``/``changeRowsBounds``). A step
+that can meet every requirement, minimum flow and carry-over target is settled by one LP (tried after such a
+step); otherwise it is solved in stages, each fixing what it decided before the next: (1) minimum vital
+quantities of all users, (2) minimum environmental flows of links, then for each priority class
+``p = 1, 2, ...`` (1 is the most senior): (3a) carry-over targets of reservoirs whose ``carry_over_priority``
+is ``p`` (storage kept before class ``p`` is served), (3b) the class's sharing rule; finally (4) water nobody
+was given is stored rather than spilled (maximise total storage). A lower class therefore gets only water that
+higher classes cannot use.
 
 Sharing rules share one mechanism, iterated max-min ("progressive filling", Nace & Pióro 2008, *IEEE Comm.
 Surveys* 10(4)): maximise a common level ``t`` subject to ``d_i >= b_i + w_i t`` for the free users, freeze
@@ -126,7 +128,6 @@ class _Layout:
         self.u = np.arange(c, c + len(self.carry))
         c += len(self.carry)
         self.n_cols = c
-        self.loss = np.array([lk.loss_fraction for lk in self.links])
         self.cap = np.array([series_m3(lk.capacity_m3, n, INF) for lk in self.links]).reshape(-1, n)
         self.minflow = np.array([series_m3(lk.min_flow_m3, n) for lk in self.links]).reshape(-1, n)
         self.yield_ = np.array([series_m3(g.sustainable_yield_m3, n) for g in self.gws]).reshape(-1, n)
