@@ -86,3 +86,21 @@ def test_report(demo_store: tuple[DuckStore, dict]) -> None:
     assert heights["Real losses"] / heights["System input volume"] == pytest.approx(
         values["Real losses"] / values["System input volume"], abs=1e-3)
     assert html.count("<svg") == 7  # 4 balance boxes and 3 zone night-flow charts
+
+
+def test_amr_balance_computed_by_hand(hanoi: DuckStore) -> None:
+    """Inlet 10 m³/h for a day (240 m³); one AMR customer registering 1000 L per 15 min (96 m³/day)."""
+    from suvar.telemetry.ingest import ingest_batch
+    from suvar.telemetry.readers import read_records
+
+    stamps = pd.date_range("2024-03-01", periods=96, freq="15min", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = [{"sensor_id": "F-1", "timestamp": t, "value": 10.0} for t in stamps]
+    records += [{"sensor_id": "V-9", "timestamp": t, "value": 1000} for t in stamps]
+    records += [{"sensor_id": "P-2", "timestamp": t, "value": 50.0} for t in stamps]
+    assert ingest_batch(hanoi, read_records(records), "test").accepted == 288
+    row = zone_balances(hanoi, "hanoi", "Z1", "2024-03-01", "2024-03-02", freq="D", consumption="amr").iloc[0]
+    assert row["system_input_volume_m3"] == pytest.approx(240.0)
+    assert row["billed_metered_m3"] == pytest.approx(96.0)
+    assert row["avg_pressure_m"] == pytest.approx(50.0)
+    assert row["water_losses_m3"] == pytest.approx(240.0 - 96.0)
+    assert row["inlet_data"] == "complete"

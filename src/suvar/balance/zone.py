@@ -28,6 +28,8 @@ ASSUMPTIONS = {
     "variable_production_cost_per_m3": 0.25,
     "inlet_meter_margin_pct": 2.0,  # bulk electromagnetic meters, field-verified
     "billing_margin_pct": 1.0,
+    "avg_pressure_m": 40.0,  # used only where a zone has no pressure sensor, and flagged
+    "mains_length_km_if_unknown": 1.0,
 }
 GRADES = {"complete": 8, "partial": 5, "estimated": 3}
 
@@ -109,80 +111,115 @@ def billed_volumes(
 
 
 def zone_balances(
-    store: Store, utility_id: str, zone_id: str, start: str | pd.Timestamp, end: str | pd.Timestamp,
+    store: Store, utility_id: str, zone_id: str | None, start: str | pd.Timestamp, end: str | pd.Timestamp,
     *, freq: str | None = "D", step_s: int | None = None, assumptions: dict[str, float] | None = None,
-    convention: str = "iwa",
+    convention: str = "iwa", consumption: str = "billing",
 ) -> pd.DataFrame:
-    """The water balance of a zone for each day (``freq='D'``) or month (``'MS'``) of ``[start, end)``, or for
-    the whole of it as one period (``freq=None``).
+    """The water balance of a zone (or of every zone, ``zone_id=None``) for each day (``freq='D'``) or month
+    (``'MS'``) of ``[start, end)``, or for the whole of it as one period (``freq=None``).
 
-    Returns one row per period: the audit inputs used, the key outputs of :func:`water_balance`
-    (``system_input_volume_m3``, ``non_revenue_water_m3``, ``real_losses_m3``, ``apparent_losses_m3``,
-    ``nrw_pct_volume``, ``ili``, bands, margins, ``data_validity_score``) and ``data_flags`` naming every
-    partial or estimated meter-day.
+    ``consumption='billing'`` takes authorised consumption from the billing records (spread over the days by
+    the zone's AMR profile); ``'amr'`` takes metered consumption straight from the customers' smart meters
+    (billed or unbilled as registered), for zones metered throughout. The store is read once per utility, so
+    the cost does not grow with a scan per zone.
+
+    Returns one row per zone and period: the audit inputs used (``inputs``), the key outputs of
+    :func:`water_balance` (``system_input_volume_m3``, ``non_revenue_water_m3``, ``real_losses_m3``,
+    ``apparent_losses_m3``, ``nrw_pct_volume``, ``ili``, bands, margins, ``data_validity_score``) and
+    ``data_flags`` naming every partial or estimated meter-day.
     """
+    if consumption not in ("billing", "amr"):
+        raise ValueError(f"consumption must be billing or amr, not {consumption!r}")
     a = {**ASSUMPTIONS, **(assumptions or {})}
     start, end = pd.Timestamp(start).tz_localize(None), pd.Timestamp(end).tz_localize(None)
     zones = store.zones(utility_id).set_index("zone_id")
-    if zone_id not in zones.index:
+    if zone_id is not None and zone_id not in zones.index:
         raise ValueError(f"utility {utility_id!r} has no zone {zone_id!r}")
-    meters = zone_meters(store.boundary_links(utility_id), store.sensors(utility_id), zone_id)
-    if not meters.signs:
-        raise ValueError(f"zone {zone_id!r} has no flow meter on its boundary links")
-    readings = store.series(list(meters.signs), start, end)
-    if step_s is None:
-        step_s = _median_step_s(readings)
-    days = pd.date_range(start, end, freq="D", inclusive="left")
-    daily = meter_daily_volumes(readings, days, step_s)
-    daily["signed_m3"] = daily["volume_m3"] * daily["sensor_id"].map(meters.signs)
-    connections = store.connections(utility_id, zone_id)
-    billing = store.billing(utility_id, start, end)
-    billing = billing[billing["connection_id"].isin(connections["connection_id"])]
-    profile = _amr_daily_profile(store, utility_id, zone_id, billing)
-    pressure = store.zone_series(utility_id, zone_id, "pressure", start, end, step_s=86400)
-    avg_pressure = float(pressure["value"].mean()) if len(pressure) else float("nan")
+    zone_ids = [zone_id] if zone_id is not None else list(zones.index)
+    boundary, sensors = store.boundary_links(utility_id), store.sensors(utility_id)
+    meters = {z: zone_meters(boundary, sensors, z) for z in zone_ids}
+    for z, m in meters.items():
+        if not m.signs:
+            raise ValueError(f"zone {z!r} has no flow meter on its boundary links")
+    readings = store.series(sorted({sid for m in meters.values() for sid in m.signs}), start, end)
+    step_s = step_s or _median_step_s(readings)
+    daily = meter_daily_volumes(readings, pd.date_range(start, end, freq="D", inclusive="left"), step_s)
+    pressure = store.zone_aggregates(utility_id, "pressure", start, end, step_s=86400)
+    avg_pressure = pressure.groupby("zone_id")["value"].mean()  # mean of daily means
+    connections = store.connections(utility_id)
+    if consumption == "amr":
+        amr = store.customer_volumes(utility_id, start, end, step_s=86400)
+    else:
+        billing = store.billing(utility_id, start, end)
     rows = []
     starts = [start] if freq is None else pd.date_range(start, end, freq=freq, inclusive="left")
-    for p_start in starts:
-        p_end = end if freq is None else min(p_start + pd.tseries.frequencies.to_offset(freq), end)
-        part = daily[(daily["day"] >= p_start) & (daily["day"] < p_end)]
-        statuses = set(part["status"])
-        status = "estimated" if "estimated" in statuses else "partial" if "partial" in statuses else "complete"
-        siv = float(part["signed_m3"].sum())
-        period_days = (p_end - p_start).total_seconds() / 86400
-        inputs = {
-            "volume_from_own_sources_m3": max(siv, 0.0),
-            **billed_volumes(billing, p_start, p_end, profile),
-            "customer_meter_under_registration_pct": a["customer_meter_under_registration_pct"],
-            "mains_length_km": float(zones.loc[zone_id, "mains_length_km"]),
-            "service_connections": float(len(connections)),
-            "avg_private_pipe_length_m": a["avg_private_pipe_length_m"],
-            "avg_pressure_m": avg_pressure,
-            "variable_production_cost_per_m3": a["variable_production_cost_per_m3"],
-            "customer_retail_unit_cost_per_m3": _retail_price(billing),
-            "period_days": period_days,
-            "volume_from_own_sources_m3_margin_pct": a["inlet_meter_margin_pct"] * (1 if status == "complete" else 2),
-            "volume_from_own_sources_m3_grade": GRADES[status],
-            "billed_metered_m3_margin_pct": a["billing_margin_pct"],
-        }
-        result = water_balance(inputs, convention=convention)
-        flags = [f"{r.sensor_id} {r.day.date()} {r.status} ({r.coverage:.0%})"
-                 for r in part.itertuples() if r.status != "complete"]
-        rows.append({
-            "period_start": p_start, "period_end": p_end, "utility_id": utility_id, "zone_id": zone_id,
-            **{k: inputs[k] for k in ("volume_from_own_sources_m3", "billed_metered_m3", "billed_unmetered_m3",
-                                      "unbilled_metered_m3", "unbilled_unmetered_m3", "service_connections",
-                                      "mains_length_km", "avg_pressure_m")},
-            **{k: result.get(k) for k in (
-                "system_input_volume_m3", "system_input_volume_margin_pct", "authorized_consumption_m3",
-                "water_losses_m3", "apparent_losses_m3", "real_losses_m3", "real_losses_margin_pct",
-                "non_revenue_water_m3", "nrw_pct_volume", "ili", "ili_valid", "band_wbi_original",
-                "band_wbi_current", "real_losses_l_per_conn_per_day", "data_validity_score")},
-            "inlet_data": status, "data_flags": flags, "defaults_applied": result.get("defaults_applied"),
-            "warnings": result.get("warnings"),
-            "missing_meters": meters.missing_links, "inputs": inputs,
-        })
+    for z in zone_ids:
+        signs = meters[z].signs
+        zdaily = daily[daily["sensor_id"].isin(list(signs))]
+        zdaily = zdaily.assign(signed_m3=zdaily["volume_m3"] * zdaily["sensor_id"].map(signs))
+        n_connections = float((connections["zone_id"] == z).sum())
+        if consumption == "amr":
+            zamr = amr[amr["zone_id"] == z]
+            n_connections = n_connections or float(zamr["meters"].max() if len(zamr) else 0)
+        else:
+            zbilling = billing[billing["connection_id"].isin(connections.loc[connections["zone_id"] == z,
+                                                                             "connection_id"])]
+            profile = _amr_daily_profile(store, utility_id, z, zbilling)
+        pressure_m = float(avg_pressure.get(z, np.nan))
+        flags_z = [] if pressure_m == pressure_m else [f"no pressure data: assumed {a['avg_pressure_m']} m"]
+        for p_start in starts:
+            p_end = end if freq is None else min(p_start + pd.tseries.frequencies.to_offset(freq), end)
+            part = zdaily[(zdaily["day"] >= p_start) & (zdaily["day"] < p_end)]
+            statuses = set(part["status"])
+            status = "estimated" if "estimated" in statuses else "partial" if "partial" in statuses else "complete"
+            if consumption == "amr":
+                used = zamr[(zamr["ts"] >= p_start) & (zamr["ts"] < p_end)]
+                billed = used["billed"].fillna(True).astype(bool)
+                volumes = {"billed_metered_m3": float(used.loc[billed, "volume_m3"].sum()),
+                           "billed_unmetered_m3": 0.0,
+                           "unbilled_metered_m3": float(used.loc[~billed, "volume_m3"].sum()),
+                           "unbilled_unmetered_m3": 0.0}
+                retail = None
+            else:
+                volumes = billed_volumes(zbilling, p_start, p_end, profile)
+                retail = _retail_price(zbilling)
+            inputs = {
+                "volume_from_own_sources_m3": max(float(part["signed_m3"].sum()), 0.0),
+                **volumes,
+                "customer_meter_under_registration_pct": a["customer_meter_under_registration_pct"],
+                "mains_length_km": float(zones.loc[z, "mains_length_km"]) or a["mains_length_km_if_unknown"],
+                "service_connections": n_connections,
+                "avg_private_pipe_length_m": a["avg_private_pipe_length_m"],
+                "avg_pressure_m": pressure_m if pressure_m == pressure_m else a["avg_pressure_m"],
+                "variable_production_cost_per_m3": a["variable_production_cost_per_m3"],
+                "customer_retail_unit_cost_per_m3": retail,
+                "period_days": (p_end - p_start).total_seconds() / 86400,
+                "volume_from_own_sources_m3_margin_pct": a["inlet_meter_margin_pct"] * (
+                    1 if status == "complete" else 2),
+                "volume_from_own_sources_m3_grade": GRADES[status],
+                "billed_metered_m3_margin_pct": a["billing_margin_pct"],
+            }
+            result = water_balance(inputs, convention=convention)
+            flags = flags_z + [f"{r.sensor_id} {r.day.date()} {r.status} ({r.coverage:.0%})"
+                               for r in part.itertuples() if r.status != "complete"]
+            rows.append({
+                "period_start": p_start, "period_end": p_end, "utility_id": utility_id, "zone_id": z,
+                **{k: inputs[k] for k in ("volume_from_own_sources_m3", "billed_metered_m3", "billed_unmetered_m3",
+                                          "unbilled_metered_m3", "unbilled_unmetered_m3", "service_connections",
+                                          "mains_length_km", "avg_pressure_m")},
+                **{k: result.get(k) for k in RESULT_KEYS},
+                "inlet_data": status, "data_flags": flags, "defaults_applied": result.get("defaults_applied"),
+                "warnings": result.get("warnings"), "missing_meters": meters[z].missing_links, "inputs": inputs,
+            })
     return pd.DataFrame(rows)
+
+
+RESULT_KEYS = (
+    "system_input_volume_m3", "system_input_volume_margin_pct", "authorized_consumption_m3", "water_losses_m3",
+    "apparent_losses_m3", "real_losses_m3", "real_losses_margin_pct", "non_revenue_water_m3", "nrw_pct_volume",
+    "ili", "ili_valid", "band_wbi_original", "band_wbi_current", "real_losses_l_per_conn_per_day",
+    "data_validity_score",
+)
 
 
 def zone_night_flow(
@@ -308,16 +345,15 @@ def utility_report(store: Store, utility_id: str, start: str | pd.Timestamp, end
     if utility_id not in utilities.index:
         raise ValueError(f"no utility {utility_id!r}")
     sections, inputs = [], []
-    for zone_id in store.zones(utility_id)["zone_id"]:
-        row = zone_balances(store, utility_id, zone_id, start, end, freq=None).iloc[0]
-        inputs.append(row["inputs"])
-        notes = [*row["data_flags"], *(f"default applied: {d}" for d in row["defaults_applied"] or []),
-                 *(row["warnings"] or [])]
+    for row in zone_balances(store, utility_id, None, start, end, freq=None).itertuples():
+        zone_id = row.zone_id
+        inputs.append(row.inputs)
+        notes = [*row.data_flags, *(f"default applied: {d}" for d in row.defaults_applied or []), *(row.warnings or [])]
         try:
             night = zone_night_flow(store, utility_id, zone_id, start, end, tz=tz)
         except ValueError as exc:  # e.g. no samples in the night window
             night, notes = None, [*notes, f"night flow: {exc}"]
-        sections.append((f"Zone {zone_id}", water_balance(row["inputs"]), night, notes))
+        sections.append((f"Zone {zone_id}", water_balance(row.inputs), night, notes))
     if not inputs:
         raise ValueError(f"utility {utility_id!r} has no zones")
     whole = water_balance(utility_inputs(inputs))

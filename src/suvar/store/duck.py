@@ -425,16 +425,54 @@ class DuckStore:
         agg: str = "mean",
     ) -> pd.DataFrame:
         """One series per zone and sensor kind: each step's readings of all the zone's sensors of ``kind``,
-        reduced by ``agg`` (e.g. mean pressure, summed customer volume). Columns ts, value, sensors."""
+        reduced by ``agg`` (e.g. mean pressure). Columns ts, value, sensors."""
+        frame = self.zone_aggregates(utility_id, kind, start, end, step_s, agg, zone_id=zone_id)
+        return frame.drop(columns="zone_id")
+
+    def zone_aggregates(
+        self,
+        utility_id: str,
+        kind: str,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        step_s: int = 900,
+        agg: str = "mean",
+        *,
+        zone_id: str | None = None,
+    ) -> pd.DataFrame:
+        """``zone_series`` for every zone of a utility in one scan: columns zone_id, ts, value, sensors."""
         expr = _aggregate(agg)
         return self._df(
-            f"""SELECT time_bucket(to_seconds(?::BIGINT), r.ts) AS ts, {expr} AS value,
+            f"""SELECT s.zone_id, time_bucket(to_seconds(?::BIGINT), r.ts) AS ts, {expr} AS value,
                        count(DISTINCT r.sensor_id) AS sensors
                 FROM readings r JOIN sensors s USING (sensor_id)
-                WHERE s.utility_id = ? AND s.zone_id = ? AND s.kind = ?
+                WHERE s.utility_id = ? AND s.kind = ? AND s.zone_id IS NOT NULL AND (? IS NULL OR s.zone_id = ?)
                   AND (? IS NULL OR r.ts >= ?) AND (? IS NULL OR r.ts < ?)
-                GROUP BY ALL ORDER BY ts""",
-            [int(step_s), utility_id, zone_id, kind, start, start, end, end],
+                GROUP BY ALL ORDER BY ALL""",
+            [int(step_s), utility_id, kind, zone_id, zone_id, start, start, end, end],
+        )
+
+    def customer_volumes(
+        self, utility_id: str, start: datetime | str, end: datetime | str, step_s: int = 86400
+    ) -> pd.DataFrame:
+        """Customer (AMR) consumption per zone, billed flag and step, m³: columns zone_id, billed, ts,
+        volume_m3, meters, readings.
+
+        Volume meters (m³ per interval) are summed; flow meters (m³/h) count as mean flow × step hours.
+        """
+        return self._df(
+            """WITH per_meter AS (
+                 SELECT s.zone_id, s.billed, time_bucket(to_seconds(?::BIGINT), r.ts) AS ts,
+                        CASE WHEN any_value(s.kind) = 'volume' THEN sum(r.value)
+                             ELSE avg(r.value) * ? / 3600.0 END AS volume_m3,
+                        count(*) AS n
+                 FROM readings r JOIN sensors s USING (sensor_id)
+                 WHERE s.utility_id = ? AND s.connection_id IS NOT NULL AND s.kind IN ('volume', 'flow')
+                   AND r.ts >= ? AND r.ts < ?
+                 GROUP BY s.zone_id, s.billed, r.sensor_id, 3)
+               SELECT zone_id, billed, ts, sum(volume_m3) AS volume_m3, count(*) AS meters, sum(n) AS readings
+               FROM per_meter GROUP BY ALL ORDER BY ALL""",
+            [int(step_s), float(step_s), utility_id, start, end],
         )
 
 
