@@ -158,7 +158,8 @@ def main() -> None:
         "sql_daily_s": round(sql_s, 2), "ratio_sql_time_over_suvar_time": round(sql_s / suvar_daily_s, 3),
         "max_abs_diff_water_losses_m3": max_diff,
         "pandas_slice_days": args.pandas_days, "pandas_slice_s": round(pandas_s, 2),
-        "suvar_slice_s": round(suvar_slice_s, 2), "ratio_pandas_time_over_suvar_time": round(pandas_s / suvar_slice_s, 3),
+        "suvar_slice_s": round(suvar_slice_s, 2),
+        "ratio_pandas_time_over_suvar_time": round(pandas_s / suvar_slice_s, 3),
         "zone_days": len(daily), "pandas_rows": len(pdf),
     }
     OUT.mkdir(exist_ok=True)
