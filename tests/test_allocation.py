@@ -277,3 +277,28 @@ def test_independent_parts_are_solved_apart_with_the_same_result() -> None:
     result = allocate(basin)
     np.testing.assert_allclose(result.coverage["town_a_2"], result.coverage["town_a"], rtol=1e-12)
     np.testing.assert_allclose(result.coverage["town_a"], [90 / 122.5, 90 / 122.5, 54 / 122.5], rtol=1e-7)
+
+
+def test_equal_coverage_matches_water_filling_on_random_pools() -> None:
+    """One source feeding users through lossy, capacity-limited links: the leximin solution is water filling,
+    ``d_i = min(r_i c, (1 - l_i) cap_i)`` with the common coverage ``c`` spending the whole supply ``S`` (found
+    here by bisection), or everyone in full when ``S`` suffices."""
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        n = int(rng.integers(2, 7))
+        req, cap, loss = rng.uniform(10, 100, n), rng.uniform(5, 120, n), rng.uniform(0, 0.3, n)
+        supply = float(rng.uniform(20, 400))
+        spec = pool("equal_coverage", supply, req.tolist())
+        for k, link in enumerate(spec["links"]):
+            link.update(capacity_m3=float(cap[k]), loss_fraction=float(loss[k]))
+
+        def gross(c: float, req: np.ndarray = req, cap: np.ndarray = cap, loss: np.ndarray = loss) -> float:
+            return float(np.minimum(req * c / (1 - loss), cap).sum())
+
+        lo, hi = 0.0, 1.0
+        if gross(1.0) > supply:
+            for _ in range(200):
+                lo, hi = ((lo + hi) / 2, hi) if gross((lo + hi) / 2) <= supply else (lo, (lo + hi) / 2)
+        expected = np.minimum(req * hi, cap * (1 - loss))
+        got = allocate(parse_basin(spec)).delivered_m3.iloc[0].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
