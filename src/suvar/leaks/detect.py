@@ -275,14 +275,16 @@ Locate = Callable[[np.ndarray, int], Localisation]
 
 def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame,
            locate: Locate | None = None, settle_h: int = 24, min_cosine: float = 0.75,
-           start_fraction: float = 0.25,
+           start_fraction: float = 0.25, rejected: list[LeakEvent] | None = None,
            merge_m: float | None = None, distance: Callable[[str, str], float] | None = None,
            progress: Callable[[float], None] | None = None) -> list[LeakEvent]:
     """Detect leaks in new telemetry with a trained model; localise each alarm with ``locate``.
 
     ``locate(shift_m, hour_of_day)`` ranks pipes for a residual shift (e.g. ``Localiser.locate``).
     ``distance(pipe_a, pipe_b)`` (m) with ``merge_m`` merges alarms that localise near an earlier leak.
-    Returns leak events in time order (sensor anomalies are not returned, see module docs).
+    Returns leak events in time order. Alarms judged not to be new leaks (repairs, growth of a known leak,
+    sensor anomalies; see module docs) are appended to ``rejected``, if given, with the reason in
+    ``evidence["rejected"]``.
     """
     r, faults = residuals(model, pressures_m, flows_m3h)
     q_h = _hourly(flows_m3h[model.flow_sensors].astype(float)).reindex(r.index)
@@ -302,6 +304,11 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     pending: LeakEvent | None = None
     quiet_until = 0
 
+    def reject(event: LeakEvent, reason: str) -> None:
+        if rejected is not None:
+            event.evidence["rejected"] = reason
+            rejected.append(event)
+
     def finish(event: LeakEvent, t_end: int) -> None:
         """Localise a pending alarm on its residual shift from start to ``t_end``; keep it if leak-like."""
         start = times.get_loc(event.start - HOUR)
@@ -316,18 +323,18 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
             c = _cosine(shift, prev_shift)
             if c < -0.7 and "repaired_from" not in previous.evidence:
                 previous.evidence["repaired_from"] = event.alarm_time.strftime("%Y-%m-%d %H:%M")
-                return  # the mirror image of an earlier leak: its repair
+                return reject(event, f"repair of the leak alarmed at {previous.alarm_time}")
             if c > 0.8:
-                return  # the same pattern as an earlier leak: that leak growing
+                return reject(event, f"same pattern as the leak alarmed at {previous.alarm_time}")
         if locate is not None:
             loc = locate(shift, int(event.start.hour))
             event.candidates, event.est_size_m3h = loc.candidates, loc.est_size_m3h
             event.evidence["cosine"] = round(loc.cosine, 3)
             if loc.cosine < min_cosine and not event.zone.startswith("inlet"):
-                return  # pattern unlike any leak: a sensor anomaly
+                return reject(event, "sensor anomaly: no leak signature fits")
             if merge_m is not None and distance is not None and any(
                     e.pipe and distance(e.pipe, event.pipe) <= merge_m for e in events):
-                return  # localised next to an earlier leak: the same leak
+                return reject(event, f"localised within {merge_m:g} m of an earlier leak")
         shifts.append(shift)
         events.append(event)
 
@@ -359,7 +366,9 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
             over = m_neg / model.mnf_h
             if over.max() > 1:
                 j = int(np.argmax(over))
-                alarm_zone, severity, start = f"inlet {model.mnf_sensors[j]}", float(over[j]), int(m_zero[j])
+                # the leak began after the last unremarkable night: date it at the following midnight
+                alarm_zone, severity = f"inlet {model.mnf_sensors[j]}", float(over[j])
+                start = min(int(m_zero[j]) + 18, t)
         over = s_neg / model.h
         if alarm_zone is None and over.max() > 1:
             crossed = over > 1
