@@ -32,6 +32,8 @@ ASSUMPTIONS = {
     "mains_length_km_if_unknown": 1.0,
 }
 GRADES = {"complete": 8, "partial": 5, "estimated": 3}
+STATUS_NAMES = ("complete", "partial", "estimated")
+STATUS_RANK = {name: i for i, name in enumerate(STATUS_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -151,43 +153,56 @@ def zone_balances(
         amr = store.customer_volumes(utility_id, start, end, step_s=86400)
     else:
         billing = store.billing(utility_id, start, end)
+    starts = pd.DatetimeIndex([start] if freq is None else pd.date_range(start, end, freq=freq, inclusive="left"))
+    ends = [*starts[1:], end]
+
+    def period_of(ts: pd.Series) -> np.ndarray:
+        return np.searchsorted(starts.to_numpy(), pd.DatetimeIndex(ts).to_numpy(), side="right") - 1
+
+    daily = daily.assign(period=period_of(daily["day"]), rank=daily["status"].map(STATUS_RANK))
+    per_meter = daily.groupby(["sensor_id", "period"]).agg(volume_m3=("volume_m3", "sum"), rank=("rank", "max"))
+    flagged: dict[tuple[str, int], list[str]] = {}
+    for r in daily[daily["rank"] > 0].itertuples():
+        flagged.setdefault((r.sensor_id, r.period), []).append(f"{r.sensor_id} {r.day.date()} {r.status} "
+                                                                f"({r.coverage:.0%})")
+    if consumption == "amr":
+        billed_flag = amr["billed"].fillna(True).astype(bool)
+        amr = amr.assign(period=period_of(amr["ts"]), cls=np.where(billed_flag, "billed", "unbilled"))
+        amr_use = amr.pivot_table(index=["zone_id", "period"], columns="cls", values="volume_m3", aggfunc="sum",
+                                  fill_value=0.0).to_dict("index")
+        amr_meters = amr.groupby("zone_id")["meters"].max()
     rows = []
-    starts = [start] if freq is None else pd.date_range(start, end, freq=freq, inclusive="left")
     for z in zone_ids:
-        signs = meters[z].signs
-        zdaily = daily[daily["sensor_id"].isin(list(signs))]
-        zdaily = zdaily.assign(signed_m3=zdaily["volume_m3"] * zdaily["sensor_id"].map(signs))
+        signs = pd.Series(meters[z].signs)
+        zm = per_meter[per_meter.index.get_level_values("sensor_id").isin(signs.index)]
+        signed = zm["volume_m3"] * signs.reindex(zm.index.get_level_values("sensor_id")).to_numpy()
+        siv_p = signed.groupby(level="period").sum().to_dict()
+        rank_p = zm["rank"].groupby(level="period").max().to_dict()
         n_connections = float((connections["zone_id"] == z).sum())
         if consumption == "amr":
-            zamr = amr[amr["zone_id"] == z]
-            n_connections = n_connections or float(zamr["meters"].max() if len(zamr) else 0)
+            n_connections = n_connections or float(amr_meters.get(z, 0))
         else:
             zbilling = billing[billing["connection_id"].isin(connections.loc[connections["zone_id"] == z,
                                                                              "connection_id"])]
             profile = _amr_daily_profile(store, utility_id, z, zbilling)
+            retail = _retail_price(zbilling)
         pressure_m = float(avg_pressure.get(z, np.nan))
+        mains_km = float(zones.loc[z, "mains_length_km"]) or a["mains_length_km_if_unknown"]
         flags_z = [] if pressure_m == pressure_m else [f"no pressure data: assumed {a['avg_pressure_m']} m"]
-        for p_start in starts:
-            p_end = end if freq is None else min(p_start + pd.tseries.frequencies.to_offset(freq), end)
-            part = zdaily[(zdaily["day"] >= p_start) & (zdaily["day"] < p_end)]
-            statuses = set(part["status"])
-            status = "estimated" if "estimated" in statuses else "partial" if "partial" in statuses else "complete"
+        for i, (p_start, p_end) in enumerate(zip(starts, ends, strict=True)):
+            status = STATUS_NAMES[int(rank_p.get(i, 2))]
             if consumption == "amr":
-                used = zamr[(zamr["ts"] >= p_start) & (zamr["ts"] < p_end)]
-                billed = used["billed"].fillna(True).astype(bool)
-                volumes = {"billed_metered_m3": float(used.loc[billed, "volume_m3"].sum()),
-                           "billed_unmetered_m3": 0.0,
-                           "unbilled_metered_m3": float(used.loc[~billed, "volume_m3"].sum()),
-                           "unbilled_unmetered_m3": 0.0}
+                use = amr_use.get((z, i), {})
+                volumes = {"billed_metered_m3": float(use.get("billed", 0.0)), "billed_unmetered_m3": 0.0,
+                           "unbilled_metered_m3": float(use.get("unbilled", 0.0)), "unbilled_unmetered_m3": 0.0}
                 retail = None
             else:
                 volumes = billed_volumes(zbilling, p_start, p_end, profile)
-                retail = _retail_price(zbilling)
             inputs = {
-                "volume_from_own_sources_m3": max(float(part["signed_m3"].sum()), 0.0),
+                "volume_from_own_sources_m3": max(float(siv_p.get(i, 0.0)), 0.0),
                 **volumes,
                 "customer_meter_under_registration_pct": a["customer_meter_under_registration_pct"],
-                "mains_length_km": float(zones.loc[z, "mains_length_km"]) or a["mains_length_km_if_unknown"],
+                "mains_length_km": mains_km,
                 "service_connections": n_connections,
                 "avg_private_pipe_length_m": a["avg_private_pipe_length_m"],
                 "avg_pressure_m": pressure_m if pressure_m == pressure_m else a["avg_pressure_m"],
@@ -200,8 +215,7 @@ def zone_balances(
                 "billed_metered_m3_margin_pct": a["billing_margin_pct"],
             }
             result = water_balance(inputs, convention=convention)
-            flags = flags_z + [f"{r.sensor_id} {r.day.date()} {r.status} ({r.coverage:.0%})"
-                               for r in part.itertuples() if r.status != "complete"]
+            flags = flags_z + [f for sid in signs.index for f in flagged.get((sid, i), [])]
             rows.append({
                 "period_start": p_start, "period_end": p_end, "utility_id": utility_id, "zone_id": z,
                 **{k: inputs[k] for k in ("volume_from_own_sources_m3", "billed_metered_m3", "billed_unmetered_m3",
@@ -302,9 +316,11 @@ def amr_night_use_m3h(
 
 
 def _median_step_s(readings: pd.DataFrame) -> int:
+    """The reporting interval, from the first sensor's readings."""
     if len(readings) < 2:
         return 900
-    steps = readings.sort_values(["sensor_id", "ts"]).groupby("sensor_id")["ts"].diff().dropna()
+    first = readings[readings["sensor_id"] == readings["sensor_id"].iloc[0]]
+    steps = first["ts"].sort_values().diff().dropna()
     return int(steps.median().total_seconds()) if len(steps) else 900
 
 
