@@ -246,12 +246,9 @@ class _StepSolver:
     def _row_bounds(self, rows: np.ndarray, lo: np.ndarray | float, hi: np.ndarray | float) -> None:
         if len(rows):
             n = len(rows)
-            self.h.changeRowsBounds(
-                n,
-                np.asarray(rows, dtype=np.int32),
-                np.broadcast_to(np.asarray(lo, float), n),
-                np.broadcast_to(np.asarray(hi, float), n),
-            )
+            lo = np.full(n, lo) if np.isscalar(lo) else np.asarray(lo, float)
+            hi = np.full(n, hi) if np.isscalar(hi) else np.asarray(hi, float)
+            self.h.changeRowsBounds(n, np.asarray(rows, dtype=np.int32), lo, hi)
 
     def _solve(self, costs: dict[int, float]) -> highspy.HighsSolution:
         h = self.h
@@ -289,8 +286,7 @@ class _StepSolver:
         lo = np.minimum(np.maximum(0.0, values), self.hi[cols])
         self._col_bounds(cols, lo, np.where(self.is_floor[cols], self.hi[cols], lo))
         self.fixed[cols] = True
-        for c in cols.tolist():
-            self.tag[c] = tag
+        self.tag.update(dict.fromkeys(cols.tolist(), tag))
 
     # -- stages --------------------------------------------------------------------------------------------
     def _leximin(
@@ -320,18 +316,19 @@ class _StepSolver:
             sol = self._solve({lay.t: 1.0})
             level = sol.col_value[lay.t]
             if level >= t_hi - 1e-9:
-                frozen, why = free, None
+                frozen, rest, why = free, free[:0], None
             else:
                 # dual of the row scaled to coverage units (divided by 1/w): d t* / d coverage_i
                 row_dual = np.asarray(sol.row_dual)[rows[free]] * np.maximum(np.abs(w[free]), 1e-12)
-                frozen = free[np.abs(row_dual) > _DUAL_TOL]
-                frozen = frozen if len(frozen) else free
-                why = self._binding(sol, tag, rule)
+                blocked = np.abs(row_dual) > _DUAL_TOL
+                if not blocked.any():  # degenerate duals: nobody provably blocked, stop here
+                    blocked[:] = True
+                frozen, rest, why = free[blocked], free[~blocked], self._binding(sol, tag, rule)
             self._fix(cols[frozen], b[frozen] + w[frozen] * level, tag)
             if why is not None:
                 reasons |= dict.fromkeys(cols[frozen].tolist(), why)
             self._row_bounds(rows[frozen], -INF, INF)
-            free = free[~np.isin(free, frozen)]
+            free = rest
         for i in range(len(cols)):
             h.changeCoeff(int(rows[i]), lay.t, 0.0)
         return reasons
