@@ -233,6 +233,7 @@ class _StepSolver:
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
         self.storage = lay.res_init.copy()
         self.probe = True
+        self.coef = np.zeros(lay.n_rows)  # coefficient of t in each row
         self.is_floor = np.zeros(lay.n_cols, dtype=bool)
         self.is_floor[lay.x] = self.is_floor[lay.s] = True
 
@@ -307,8 +308,11 @@ class _StepSolver:
         """
         h, lay = self.h, self.lay
         reasons: dict[int, list[tuple[str, str]]] = {}
-        for i in range(len(cols)):
+        # a share row only acts while its bounds are set, so a coefficient left from an earlier stage is harmless
+        # and is changed only when it differs
+        for i in np.flatnonzero(self.coef[rows] != -w).tolist():
             h.changeCoeff(int(rows[i]), lay.t, -float(w[i]))
+        self.coef[rows] = -w
         self._row_bounds(rows, b, INF)
         free = np.arange(len(cols))
         while len(free):
@@ -329,8 +333,6 @@ class _StepSolver:
                 reasons |= dict.fromkeys(cols[frozen].tolist(), why)
             self._row_bounds(rows[frozen], -INF, INF)
             free = rest
-        for i in range(len(cols)):
-            h.changeCoeff(int(rows[i]), lay.t, 0.0)
         return reasons
 
     def _binding(self, sol: highspy.HighsSolution, stage: tuple[str, str], rule: str) -> list[tuple[str, str]]:
