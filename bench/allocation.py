@@ -7,8 +7,8 @@ model (demand costs ranked by class, equal costs within a class) and run there i
 wall times is printed. Pywr solves one LP per step and returns an arbitrary vertex among equal-cost demands;
 Suvar solves a sequence of LPs per step for leximin equal coverage, so the ratio prices fairness.
 
-Measured on the shared 2-core machine, loaded by other jobs (load average 3-4): full size 101-109 s of CPU
-over the 2 worker processes, i.e. about 55 s wall on 2 idle cores, but 107-229 s wall as measured.
+Measured on the shared 2-core machine, loaded by other jobs (load average 3-7): full size 89 s of CPU over
+the 2 worker processes, i.e. about 45-50 s wall on 2 idle cores, but 169 s wall as measured under that load.
 ``--small``: 10.0 s against Pywr 1.31.1's 39.4 s run (ratio 0.25), plus 220 s of Pywr load/setup, which
 enumerates routes and grows faster than the network; not attempted at full size, so compare with ``--small``.
 
