@@ -275,6 +275,7 @@ def test_independent_parts_are_solved_apart_with_the_same_result() -> None:
         ["farms_b_2", "town_a_2"],
     ]
     result = allocate(basin)
+    assert allocate(basin, workers=2).delivered_m3.equals(result.delivered_m3)
     np.testing.assert_allclose(result.coverage["town_a_2"], result.coverage["town_a"], rtol=1e-12)
     np.testing.assert_allclose(result.coverage["town_a"], [90 / 122.5, 90 / 122.5, 54 / 122.5], rtol=1e-7)
 
