@@ -17,8 +17,9 @@ Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
    by out-of-sample residuals (4 contiguous folds), at least ``h_min``; σ_i comes from the same residuals.
    The estimated leak start is the hour after ``S⁻`` was last below ``start_fraction·h`` (0 gives Page's
    last-zero estimate, which noise biases early; an estimate before the true start costs a BattLeDIM
-   detection). After an alarm or a repair the residual offsets are re-estimated over ``settle_h`` hours
-   and the CUSUMs restarted.
+   detection). After an alarm or a repair the residual offsets are re-estimated over ``settle_h`` hours,
+   per 6-hour block of the day (a leak's effect on the residuals varies with demand), and the CUSUMs
+   restarted.
 4. **Minimum night flow** per inlet (flow sensors with a non-zero night flow): the daily minimum of hourly
    flow over 00–06 h, watched by the same CUSUM against its training mean and σ.
 5. Each alarm's residual shift (mean over its start to the end of the ``settle_h`` quiet period) is compared
@@ -43,6 +44,7 @@ import pandas as pd
 from suvar.leaks.localise import Localisation
 
 HOUR = pd.Timedelta(hours=1)
+OFFSET_BUCKETS = 4  # residual offsets re-estimated after an alarm per 6-hour block of the day
 
 
 class DetectionError(ValueError):
@@ -291,7 +293,8 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     times = r.index
     z_all = r.to_numpy() / (model.sigma_m * model.sigma_hour[times.hour])
     n_t, n_s = z_all.shape
-    mu = np.zeros(n_s)
+    bucket = np.asarray(times.hour) // (24 // OFFSET_BUCKETS)
+    mu = np.zeros((OFFSET_BUCKETS, n_s))
     s_neg, s_pos = np.zeros(n_s), np.zeros(n_s)
     last_low = np.zeros(n_s, dtype=int)
     mnf_idx = [model.flow_sensors.index(c) for c in model.mnf_sensors]
@@ -313,7 +316,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         """Localise a pending alarm on its residual shift from start to ``t_end``; keep it if leak-like."""
         start = times.get_loc(event.start - HOUR)
         with np.errstate(all="ignore"):
-            z_win = (z_all[start:t_end] - mu) * model.sigma_hour[times[start:t_end].hour]
+            z_win = (z_all[start:t_end] - mu[bucket[start:t_end]]) * model.sigma_hour[times[start:t_end].hour]
             shift = np.nanmean(z_win, axis=0) * model.sigma_m
         shift = np.where(np.isfinite(shift), shift, 0.0)
         event.evidence = {"residual_shift_m": {s: round(float(v), 3) for s, v in
@@ -345,13 +348,17 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
             if pending is not None:
                 finish(pending, t)
                 pending = None
-            mu = np.nan_to_num(np.nanmedian(z_all[max(0, t - settle_h):t], axis=0), nan=0.0)
+            lo = max(0, t - settle_h)
+            for b in range(OFFSET_BUCKETS):
+                rows = z_all[lo:t][bucket[lo:t] == b]
+                if len(rows):
+                    mu[b] = np.nan_to_num(np.nanmedian(rows, axis=0), nan=mu[b])
             s_neg[:], s_pos[:], m_neg[:] = 0.0, 0.0, 0.0
             last_low[:] = t
             mnf_mu = np.where(np.isfinite(last_mnf), last_mnf, mnf_mu)
         if t < quiet_until:
             continue
-        z = z_all[t] - mu
+        z = z_all[t] - mu[bucket[t]]
         ok = np.isfinite(z)
         s_neg = np.where(ok, np.maximum(0.0, s_neg - z - model.k), s_neg)
         s_pos = np.where(ok, np.maximum(0.0, s_pos + z - model.k), s_pos)
