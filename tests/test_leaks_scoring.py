@@ -112,3 +112,13 @@ def test_early_detection_score() -> None:
     blip[6] = 1  # a single alarm does not persist over 75% of the rest of the window
     assert early_detection_score(truth, blip) == 0.0
     assert early_detection_score(np.vstack([truth, truth]), np.vstack([truth, blip])) == pytest.approx(0.5)
+
+
+def test_truth_as_yaml_list_matches_the_battledim_lines(tmp_path: Path) -> None:
+    lines = read_leak_truth(DATA / "leakages_info.yaml")
+    as_yaml = tmp_path / "leaks.yaml"
+    as_yaml.write_text("".join(
+        f"- {{linkID: {lk.link_id}, startTime: '{lk.start:%Y-%m-%d %H:%M}', endTime: '{lk.end:%Y-%m-%d %H:%M}', "
+        f"leakDiameter: {lk.diameter_m}, leakType: {lk.leak_type}, peakTime: '{lk.peak:%Y-%m-%d %H:%M}'}}\n"
+        for lk in lines))
+    assert read_leak_truth(as_yaml) == lines
