@@ -85,3 +85,18 @@ def test_unit_errors() -> None:
     with pytest.raises(UnitError) as err:
         conversion("level", "kg")
     assert err.value.reason == "incompatible_unit"
+
+
+def test_key_order_check_across_chunks() -> None:
+    """The fast path that skips in-batch grouping must see a repeat wherever it falls."""
+    import numpy as np
+
+    from suvar.telemetry.validate import _keys_unique
+
+    codes = np.tile(np.arange(3), 4)  # time-major: 4 instants x 3 sensors
+    ts = np.repeat(np.arange(4), 3).astype("datetime64[us]")
+    assert _keys_unique(codes, ts, chunk=2)
+    repeated = codes.copy()
+    repeated[5] = repeated[4]  # sensor 1 twice at instant 1, straddling a chunk boundary
+    assert not _keys_unique(repeated, ts, chunk=4)
+    assert _keys_unique(np.repeat(np.arange(3), 4), np.tile(np.arange(4), 3).astype("datetime64[us]"), chunk=5)

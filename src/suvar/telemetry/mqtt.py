@@ -62,12 +62,13 @@ class MqttIngest:
 
     def __init__(
         self, store: Store, broker: str, topic: str = "suvar/+/readings", *, client_id: str = "suvar-ingest",
-        settings: Settings | None = None, max_messages: int = 500, max_wait_s: float = 0.2,
+        settings: Settings | None = None, max_messages: int = 500, max_wait_s: float = 0.2, linger_s: float = 0.01,
         on_batch: Callable[[IngestCounts], None] | None = None,
     ) -> None:
         self.store, self.topic, self.settings = store, topic, settings or load_settings()
         self.host, self.port = parse_broker(broker)
-        self.max_messages, self.max_wait_s, self.on_batch = max_messages, max_wait_s, on_batch
+        self.max_messages, self.max_wait_s, self.linger_s, self.on_batch = max_messages, max_wait_s, linger_s, on_batch
+        self.messages = 0  # acknowledged so far
         self.total = IngestCounts()
         self._queue: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
@@ -103,6 +104,7 @@ class MqttIngest:
                                       sensors=sensor_index(self.store), settings=self.settings)
                 for msg in batch:  # only now is the data durable
                     self.client.ack(msg.mid, msg.qos)
+                self.messages += len(batch)
                 self.total += counts
                 if self.on_batch:
                     self.on_batch(counts)
@@ -112,13 +114,16 @@ class MqttIngest:
         return self.total
 
     def _collect(self) -> list[mqtt.MQTTMessage]:
+        """The next batch: whatever has arrived, waiting at most ``max_wait_s`` in all and ``linger_s`` for each
+        further message. The broker sends only a small window of unacknowledged messages (mosquitto: 20), so
+        waiting long for more than the window would only stall the flow."""
         try:
             batch = [self._queue.get(timeout=0.2)]
         except queue.Empty:
             return []
         deadline = time.monotonic() + self.max_wait_s
         while len(batch) < self.max_messages:
-            remaining = deadline - time.monotonic()
+            remaining = min(deadline - time.monotonic(), self.linger_s)
             if remaining <= 0:
                 break
             try:
