@@ -28,6 +28,7 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/balance.py
 
 demo: $(BIN)/.installed
 	$(BIN)/suvar demo build
