@@ -48,3 +48,11 @@ def test_deterministic(demo: tuple[DuckStore, dict], tmp_path: Path) -> None:
     sample = store.series(["ltown-P-n1", "capital-F-10"])
     assert sample.equals(other.series(["ltown-P-n1", "capital-F-10"]))
     other.close()
+
+
+def test_drought_early_warning_raised(demo: tuple[DuckStore, dict]) -> None:
+    store, summary = demo
+    drought = store.alarms(kind="drought")
+    assert drought["scope"].tolist() == ["demo river"]
+    assert drought["severity"].iloc[0] in {"warning", "critical"}
+    assert str(summary["basin"]["dry_year"]) in str(drought["start_ts"].iloc[0])

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from suvar.agri.cli import app as agri_app
+from suvar.alarms.cli import app as alarms_app
 from suvar.allocation.cli import app as allocate_app
 from suvar.balance.cli import app as audit_app
 from suvar.balance.cli import nightflow
@@ -33,7 +34,8 @@ demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=T
 for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
                   (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
                   (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri"),
-                  (leaks_app, "leaks"), (allocate_app, "allocate"), (ledger_app, "ledger")]:
+                  (leaks_app, "leaks"), (allocate_app, "allocate"), (ledger_app, "ledger"),
+                  (alarms_app, "alarms")]:
     app.add_typer(sub, name=name)
 app.command("nightflow", help="Night-flow analysis of a zone (same as `suvar audit nightflow`).")(nightflow)
 

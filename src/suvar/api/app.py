@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from suvar.balance.zone import utility_report, zone_balances, zone_night_flow
 from suvar.config import Settings, load_settings
 from suvar.network.geojson import network_geojson
-from suvar.security.tokens import check_token
+from suvar.security.tokens import check_token, hash_token
 from suvar.store import Store, open_store
 from suvar.store.duck import AGGREGATES
 from suvar.telemetry.ingest import ingest_batch, sensor_index
@@ -162,6 +162,33 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
             return utility_report(store, utility_id, start, end, tz=tz)
         except ValueError as exc:
             raise HTTPException(404 if "no utility" in str(exc) else 422, str(exc)) from None
+
+    @app.get("/api/v1/alarms")
+    def alarms(
+        store: StoreDep, status: str | None = None, kind: str | None = None, scope: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Alarms (leak, sensor_fault, drought, data_quality), newest first."""
+        frame = store.alarms(status=status, kind=kind, scope=scope)
+        rows = _records(frame)
+        for row in rows:
+            row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
+        return rows
+
+    @app.post("/api/v1/alarms/{alarm_id}/{action}")
+    def alarm_action(
+        alarm_id: int, action: str, store: StoreDep, authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """Acknowledge (``ack``) or ``close`` an alarm; needs a token with the ``operate`` scope."""
+        token = authorization.removeprefix("Bearer ").strip() if authorization else None
+        problem = check_token(store, token, "operate")
+        if problem:
+            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        if action not in ("ack", "close"):
+            raise HTTPException(404, "action must be ack or close")
+        who = store.token(hash_token(token))["name"]
+        if not store.set_alarm_status(alarm_id, "acknowledged" if action == "ack" else "closed", who):
+            raise HTTPException(404, f"no alarm {alarm_id}")
+        return _records(store.alarms().query("alarm_id == @alarm_id"))[0]
 
     @app.post("/api/v1/readings", response_model=IngestResult, openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": ReadingsBatch.model_json_schema()}}}})

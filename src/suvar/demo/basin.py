@@ -153,6 +153,9 @@ def build_demo_basin(workdir: str | Path) -> dict:
     return {
         "dry_year": dry_year, "inflow_factor": round(factor, 3),
         "drought_status": status.reset_index().to_dict("records"),
+        "drought_status_dry_year": drought_status(
+            spi12.loc[:f"{dry_year}-09"].rename(columns={spi12.columns[0]: "demo river"})).reset_index().to_dict(
+            "records"),
         "spi12_class_dry_year_september": str(classify_spi(spi12.iloc[:, 0]).loc[f"{dry_year}-09"].iloc[0]),
         "coverage": comparison.round(3).reset_index().to_dict("records"),
         "ledger": {"entry": entry["index"], "hash": entry["hash"], "verified": verified["ok"]},

@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 import wntr
 
+from suvar.alarms import drought_alarms
 from suvar.demo.basin import build_demo_basin
+from suvar.leaks.scan import scan_utility
 from suvar.network.epanet import import_network
 from suvar.network.hydraulics import Leak, simulate
 from suvar.network.registry import check_sensors
@@ -114,6 +116,12 @@ def build_demo(
         }
     progress("Demo river basin: weather, crops, drought scenario, allocation, ledger, delivery audit")
     summary["basin"] = build_demo_basin(workdir / "basin")
+    for record in drought_alarms(pd.DataFrame(summary["basin"]["drought_status_dry_year"])):
+        store.raise_alarm(record)
+    if days >= 14:  # a week to learn from, a week or more to watch
+        progress("Lakeside Town: scanning SCADA telemetry for leaks")
+        events = scan_utility(store, "ltown", train_days=7)
+        summary["utilities"]["ltown"]["leak_alarms"] = [e.as_dict() for e in events]
     return summary
 
 

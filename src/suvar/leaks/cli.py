@@ -122,3 +122,23 @@ def bench_cmd(
     result = run_benchmark(network, seed_list, days, train_days, workers=workers,
                            log=lambda msg: typer.echo(msg, err=True))
     typer.echo(json.dumps(result, indent=1))
+
+
+@app.command("scan")
+def scan_cmd(
+    utility: Annotated[str, typer.Option("--utility", "-u", help="utility id")],
+    train_days: Annotated[float, typer.Option(help="days at the start of the period to learn from")] = 7.0,
+    start: Annotated[str | None, typer.Option("--from", help="first day (default: all stored data)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="day after the last")] = None,
+    workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
+) -> None:
+    """Scan a utility's stored SCADA telemetry for leaks and raise an alarm for each (see `suvar alarms`)."""
+    from suvar.leaks.scan import scan_utility
+    from suvar.store import open_store
+
+    try:
+        events = scan_utility(open_store(), utility, train_days=train_days, start=start, end=end, workers=workers,
+                              progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
+    except (ValueError, DetectionError) as exc:
+        _err(str(exc))
+    typer.echo(json.dumps([e.as_dict() for e in events], indent=1, default=str))

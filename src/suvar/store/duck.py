@@ -271,6 +271,47 @@ class DuckStore:
         df = self._df("SELECT * FROM api_tokens WHERE token_hash = ?", [token_hash])
         return None if df.empty else df.iloc[0].to_dict()
 
+    # -- alarms ---------------------------------------------------------------------------------------
+    def raise_alarm(self, alarm: dict) -> int:
+        """Insert an alarm, or refresh the one with the same ``dedup_key`` (whatever its status); returns its id."""
+        with self._tx() as con:
+            rows = con.execute("SELECT alarm_id FROM alarms WHERE dedup_key = ?", [alarm["dedup_key"]]).fetchall()
+            if rows:
+                con.execute("UPDATE alarms SET severity = ?, title = ?, detail = ? WHERE alarm_id = ?",
+                            [alarm["severity"], alarm["title"], alarm.get("detail"), rows[0][0]])
+                return int(rows[0][0])
+            alarm_id = int(con.execute("SELECT coalesce(max(alarm_id), 0) + 1 FROM alarms").fetchall()[0][0])
+            con.execute(
+                """INSERT INTO alarms (alarm_id, dedup_key, kind, severity, scope, zone_id, start_ts, raised_at, title,
+                                       detail, status) VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?, 'open')""",
+                [alarm_id, alarm["dedup_key"], alarm["kind"], alarm["severity"], alarm["scope"], alarm.get("zone_id"),
+                 alarm.get("start_ts"), alarm["title"], alarm.get("detail")],
+            )
+            return alarm_id
+
+    def alarms(self, *, status: str | None = None, kind: str | None = None, scope: str | None = None) -> pd.DataFrame:
+        return self._df(
+            "SELECT * FROM alarms WHERE (? IS NULL OR status = ?) AND (? IS NULL OR kind = ?) "
+            "AND (? IS NULL OR scope = ?) ORDER BY alarm_id DESC",
+            [status, status, kind, kind, scope, scope],
+        )
+
+    def set_alarm_status(self, alarm_id: int, status: str, who: str) -> bool:
+        """Acknowledge or close an alarm; False when there is no such alarm."""
+        if status not in ("acknowledged", "closed"):
+            raise ValueError(f"status must be acknowledged or closed, not {status!r}")
+        column = "acknowledged_at" if status == "acknowledged" else "closed_at"
+        with self._tx() as con:
+            found = con.execute("SELECT count(*) FROM alarms WHERE alarm_id = ?", [alarm_id]).fetchall()[0][0]
+            if not found:
+                return False
+            con.execute(
+                f"UPDATE alarms SET status = ?, {column} = now()::TIMESTAMP, "
+                "acknowledged_by = coalesce(acknowledged_by, ?) WHERE alarm_id = ?",
+                [status, who, alarm_id],
+            )
+        return True
+
     # -- telemetry --------------------------------------------------------------------------------------
     def write_batch(
         self,

@@ -146,6 +146,28 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "one alarm model for leaks, sensor faults, drought and data quality",
+        [
+            """CREATE TABLE alarms (
+                alarm_id BIGINT PRIMARY KEY,
+                dedup_key TEXT NOT NULL UNIQUE,   -- the same condition raised again updates, never duplicates
+                kind TEXT NOT NULL,               -- leak, sensor_fault, drought, data_quality
+                severity TEXT NOT NULL,           -- info, warning, critical
+                scope TEXT NOT NULL,              -- utility or basin id
+                zone_id TEXT,
+                start_ts TIMESTAMP,               -- when the condition began (UTC)
+                raised_at TIMESTAMP NOT NULL,
+                title TEXT NOT NULL,
+                detail TEXT,                      -- JSON: candidates, estimated loss, evidence ...
+                status TEXT NOT NULL,             -- open, acknowledged, closed
+                acknowledged_by TEXT,
+                acknowledged_at TIMESTAMP,
+                closed_at TIMESTAMP
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
