@@ -31,7 +31,9 @@ async function showUtility(id) {
 }
 
 async function init() {
-  const [utilities, health, quarantine] = await Promise.all([api("/api/v1/utilities"), api("/api/v1/health"), api("/api/v1/quarantine?limit=20")]);
+  const [utilities, health, quarantine, alarms] = await Promise.all([api("/api/v1/utilities"), api("/api/v1/health"),
+    api("/api/v1/quarantine?limit=20"), api("/api/v1/alarms?status=open")]);
+  fillTable("alarms", alarms, (a) => [a.kind, a.severity, a.title]);
   document.getElementById("health").textContent = `${health.readings.toLocaleString()} readings stored`;
   const select = document.getElementById("utility");
   select.replaceChildren(...utilities.map((u) => new Option(u.name, u.utility_id)));
