@@ -259,7 +259,7 @@ def demo_build(
         typer.echo(f"{store.path} already holds data; keeping it")
         return
     summary = build_demo(store, days=days, progress=lambda msg: typer.echo(msg, err=True))
-    typer.echo(json.dumps(summary, indent=1))
+    typer.echo(json.dumps(summary, indent=1, default=str))
 
 
 def main() -> None:  # pragma: no cover - console entry
