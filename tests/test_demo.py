@@ -56,3 +56,19 @@ def test_drought_early_warning_raised(demo: tuple[DuckStore, dict]) -> None:
     assert drought["scope"].tolist() == ["demo river"]
     assert drought["severity"].iloc[0] in {"warning", "critical"}
     assert str(summary["basin"]["dry_year"]) in str(drought["start_ts"].iloc[0])
+
+
+def test_cli_builds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from suvar.cli import app
+
+    monkeypatch.setenv("SUVAR_DB", str(tmp_path / "demo.duckdb"))
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(app, ["demo", "build", "--days", "2"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["utilities"]["ltown"]["zones"] == ["A", "B", "C"]
+    again = CliRunner().invoke(app, ["demo", "build", "--if-absent"])
+    assert again.exit_code == 0 and "already holds data" in again.stdout
