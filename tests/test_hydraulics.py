@@ -19,8 +19,8 @@ def test_leak_switches_on_and_discharges_as_an_orifice() -> None:
     wn.options.time.hydraulic_timestep = wn.options.time.report_timestep = 900
     start = 6 * 3600
     res = simulate(wn, 12 * 3600, leaks=[Leak("10", start, 0.02)], chunk_s=4 * 3600)
-    q = res["demand"]["10_leak"]
-    p = res["pressure"]["10_leak"]
+    q = res["demand"]["LEAK_10"]
+    p = res["pressure"]["LEAK_10"]
     assert len(q) == 48 and q.index[-1] == 12 * 3600 - 900  # [0, duration) at the report step
     assert (q.loc[: start - 900] == 0).all()
     after = q.loc[start:]
@@ -34,5 +34,5 @@ def test_leak_switches_on_and_discharges_as_an_orifice() -> None:
 def test_repair_ends_the_leak() -> None:
     wn = wntr.network.WaterNetworkModel(str(NETWORKS / "Hanoi_CMH.inp"))
     res = simulate(wn, 10 * 3600, leaks=[Leak("10", 2 * 3600, 0.02, end_s=6 * 3600)], chunk_s=86400)
-    q = res["demand"]["10_leak"]
+    q = res["demand"]["LEAK_10"]
     assert (q.loc[2 * 3600: 5 * 3600] > 0).all() and (q.loc[6 * 3600:] == 0).all()

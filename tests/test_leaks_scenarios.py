@@ -15,20 +15,20 @@ import pytest
 from suvar.leaks.io import Leak, read_battledim_dir, read_leak_truth, read_timeseries_csv
 from suvar.leaks.scenarios import (
     ScenarioError,
-    emitter_coefficient,
     generate_scenario,
     leak_coefficient_at,
     network_path,
     sensor_set,
     write_scenario,
 )
+from suvar.network.hydraulics import emitter_coefficient
 
 T0 = pd.Timestamp("2024-03-01")
 
 
 def test_emitter_coefficient_of_a_15_mm_hole() -> None:
-    # A = pi/4 * 0.015^2 = 1.76715e-4 m2; sqrt(2 * 9.81) = 4.42945; Cd = 0.75
-    assert emitter_coefficient(0.015) == pytest.approx(0.75 * 1.76715e-4 * 4.42945, rel=1e-5)
+    # A = pi/4 * 0.015^2 = 1.76715e-4 m2; sqrt(2 * 9.80665) = 4.42869 (standard gravity); Cd = 0.75
+    assert emitter_coefficient(0.015) == pytest.approx(0.75 * 1.76715e-4 * 4.42869, rel=1e-5)
 
 
 def test_incipient_leak_ramps_to_its_peak() -> None:

@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 import wntr
 
-from suvar.leaks.scenarios import add_leak_node, emitter_coefficient, run_epanet
+from suvar.network.hydraulics import add_leak_node, emitter_coefficient, run_epanet
 
 SIGNATURE_HOURS = (2, 8, 14, 20)
 

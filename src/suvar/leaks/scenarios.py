@@ -23,7 +23,6 @@ weekly profile.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +33,9 @@ import wntr
 from scipy.signal import lfilter
 
 from suvar.leaks.io import Leak, write_battledim_csv, write_leak_truth
+from suvar.network.hydraulics import add_leak_node as _add_leak_node
+from suvar.network.hydraulics import emitter_coefficient, run_epanet
 
-G_M_S2 = 9.81
-DISCHARGE_COEFFICIENT = 0.75
 NETWORK_DIR = Path(__file__).resolve().parents[1] / "data" / "networks"
 
 
@@ -103,29 +102,12 @@ class Scenario:
     labels: pd.Series = field(repr=False)
 
 
-def emitter_coefficient(diameter_m: float, cd: float = DISCHARGE_COEFFICIENT) -> float:
-    """Emitter coefficient ``C = C_d · π d²/4 · sqrt(2g)`` (SI: m³/s per m^0.5) of a hole ``diameter_m``."""
-    return cd * np.pi * diameter_m**2 / 4 * np.sqrt(2 * G_M_S2)
-
-
-def leak_node_name(pipe: str) -> str:
-    """Name of the node made by splitting ``pipe`` for a leak."""
-    return f"LEAK_{pipe}"
-
-
 def add_leak_node(wn: wntr.network.WaterNetworkModel, pipe: str) -> str:
-    """Split ``pipe`` in the middle (in place) and return the new node's name (emitter coefficient 0)."""
-    if pipe not in wn.pipe_name_list:
-        raise ScenarioError(f"pipe {pipe!r} is not a pipe of network {wn.name!r}")
-    node = leak_node_name(pipe)
-    wntr.morph.split_pipe(wn, pipe, f"{pipe}_B", node, return_copy=False)
-    return node
-
-
-def run_epanet(wn: wntr.network.WaterNetworkModel) -> wntr.sim.results.SimulationResults:
-    """Run WNTR's EPANET engine with its scratch files in a private temporary folder (safe in parallel)."""
-    with tempfile.TemporaryDirectory(prefix="suvar-leaks-") as tmp:
-        return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=str(Path(tmp) / "sim"))
+    """:func:`suvar.network.hydraulics.add_leak_node`, with this module's error for an unknown pipe."""
+    try:
+        return _add_leak_node(wn, pipe)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def leak_coefficient_at(leak: Leak, t: pd.Timestamp) -> float:

@@ -40,7 +40,7 @@ class Leak:
 
     @property
     def node_id(self) -> str:
-        return f"{self.pipe_id}_leak"
+        return leak_node_name(self.pipe_id)
 
 
 def emitter_coefficient(diameter_m: float, cd: float = 0.75) -> float:
@@ -52,12 +52,25 @@ def emitter_coefficient(diameter_m: float, cd: float = 0.75) -> float:
     return cd * math.pi * diameter_m**2 / 4.0 * math.sqrt(2.0 * G)
 
 
-def add_leak_nodes(wn: wntr.network.WaterNetworkModel, leaks: Sequence[Leak]) -> None:
-    """Split each leaking pipe in the middle; the new junction ``<pipe>_leak`` will carry the emitter."""
-    for leak in leaks:
-        if leak.node_id not in wn.node_name_list:
-            wntr.morph.split_pipe(wn, leak.pipe_id, f"{leak.pipe_id}_b", leak.node_id, split_at_point=0.5,
-                                  return_copy=False)
+def leak_node_name(pipe: str) -> str:
+    """Name of the node made by splitting ``pipe`` for a leak."""
+    return f"LEAK_{pipe}"
+
+
+def add_leak_node(wn: wntr.network.WaterNetworkModel, pipe: str) -> str:
+    """Split ``pipe`` in the middle (in place) and return the new junction, which will carry the emitter."""
+    if pipe not in wn.pipe_name_list:
+        raise ValueError(f"pipe {pipe!r} is not a pipe of network {wn.name!r}")
+    node = leak_node_name(pipe)
+    if node not in wn.node_name_list:
+        wntr.morph.split_pipe(wn, pipe, f"{pipe}_B", node, split_at_point=0.5, return_copy=False)
+    return node
+
+
+def run_epanet(wn: wntr.network.WaterNetworkModel) -> wntr.sim.results.SimulationResults:
+    """Run WNTR's EPANET engine with its scratch files in a private temporary folder (safe in parallel)."""
+    with tempfile.TemporaryDirectory(prefix="suvar-epanet-") as tmp:
+        return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
 
 
 def simulate(
@@ -70,11 +83,12 @@ def simulate(
 ) -> dict[str, pd.DataFrame]:
     """Run EPANET over ``duration_s`` seconds in chunks, with leaks switched on and off at their times.
 
-    Returns node ``pressure`` (m), node ``demand`` (m³/s, leak outflow included at ``<pipe>_leak`` nodes), link
+    Returns node ``pressure`` (m), node ``demand`` (m³/s, leak outflow included at ``LEAK_<pipe>`` nodes), link
     ``flowrate`` (m³/s) and tank ``level`` (m), indexed by seconds in [0, duration_s). ``wn`` is changed
     (leak nodes added, initial conditions moved on). ``progress(done_s, duration_s)`` is called after each chunk.
     """
-    add_leak_nodes(wn, leaks)
+    for leak in leaks:
+        add_leak_node(wn, leak.pipe_id)
     step = int(wn.options.time.report_timestep)
     cuts = {0, duration_s}
     cuts |= set(range(0, duration_s, chunk_s))
@@ -91,8 +105,7 @@ def simulate(
                 emitter_coefficient(leak.diameter_m, leak.cd) if active else 0.0)
         wn.options.time.duration = end - begin
         wn.options.time.pattern_start = begin
-        with tempfile.TemporaryDirectory(prefix="suvar-epanet-") as tmp:  # EPANET writes its files there
-            res = wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
+        res = run_epanet(wn)
         last = end - begin
         for key, frame in (("pressure", res.node["pressure"]), ("demand", res.node["demand"]),
                            ("flowrate", res.link["flowrate"])):
