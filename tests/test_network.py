@@ -90,3 +90,28 @@ def test_geojson(store: DuckStore) -> None:
     zone_a = next(f for f in geo["features"] if f["properties"]["layer"] == "zone" and f["properties"]["id"] == "A")
     ring = zone_a["geometry"]["coordinates"][0]
     assert ring[0] == ring[-1] and len(ring) > 4
+
+
+def test_sensor_csv_import(store: DuckStore, tmp_path: Path) -> None:
+    from suvar.network.registry import RegistryError, import_sensors
+
+    import_network(store, NETWORKS / "L-TOWN.inp", "ltown")
+    apply_zones(store, "ltown", boundary=LTOWN_BOUNDARY)
+    good = tmp_path / "sensors.csv"
+    good.write_text("sensor_id,utility_id,kind,unit,node_id,link_id,connection_id,customer_class,billed\n"
+                    "P1,ltown,pressure,bar,n1,,,,\n"
+                    "F1,ltown,flow,L/s,,p227,,,\n"
+                    "M1,ltown,volume,m3,n5,,C-5,residential,yes\n")
+    assert import_sensors(store, good) == 3
+    sensors = store.sensors("ltown").set_index("sensor_id")
+    node_zone = store.nodes("ltown").set_index("node_id")["zone_id"]
+    assert sensors.loc["P1", "zone_id"] == node_zone["n1"] == "C"  # filled from the node's zone
+    assert sensors.loc["F1", "zone_id"] is None  # p227 is a boundary link, in no zone
+    assert bool(sensors.loc["M1", "billed"]) is True
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sensor_id,utility_id,kind,unit,node_id\nP2,ltown,pressure,m,n1\nP3,ltown,pressure,m,nowhere\n")
+    with pytest.raises(RegistryError, match=r"bad.csv, line 3: node 'nowhere' is not in utility 'ltown'"):
+        import_sensors(store, bad)
+    bad.write_text("sensor_id,utility_id,kind,unit\nP4,ltown,pressure,furlong/fortnight\n")
+    with pytest.raises(RegistryError, match="line 2: unit"):
+        import_sensors(store, bad)

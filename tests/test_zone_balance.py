@@ -104,3 +104,20 @@ def test_amr_balance_computed_by_hand(hanoi: DuckStore) -> None:
     assert row["avg_pressure_m"] == pytest.approx(50.0)
     assert row["water_losses_m3"] == pytest.approx(240.0 - 96.0)
     assert row["inlet_data"] == "complete"
+
+
+def test_audit_and_projects_over_the_api(client: TestClient) -> None:
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "balance"
+    inputs = json.loads((data / "example_audit.json").read_text())
+    result = client.post("/api/v1/audit", json=inputs).json()
+    assert result["system_input_volume_m3"] == pytest.approx(
+        result["authorized_consumption_m3"] + result["water_losses_m3"])
+    awwa = client.post("/api/v1/audit", json=inputs, params={"convention": "awwa"}).json()
+    assert (result["convention"], awwa["convention"]) == ("iwa", "awwa")
+    bad = client.post("/api/v1/audit", json={**inputs, "mains_length_km": -1})
+    assert bad.status_code == 422 and "mains_length_km" in bad.text
+    ranked = client.post("/api/v1/projects/rank", json=json.loads((data / "example_projects.json").read_text()))
+    assert [r["rank"] for r in ranked.json()] == list(range(1, len(ranked.json()) + 1))

@@ -15,6 +15,7 @@ import typer
 from suvar.agri.cli import app as agri_app
 from suvar.alarms.cli import app as alarms_app
 from suvar.allocation.cli import app as allocate_app
+from suvar.allocation.cli import deliveries
 from suvar.balance.cli import app as audit_app
 from suvar.balance.cli import nightflow
 from suvar.config import load_settings
@@ -38,6 +39,8 @@ for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "senso
                   (alarms_app, "alarms")]:
     app.add_typer(sub, name=name)
 app.command("nightflow", help="Night-flow analysis of a zone (same as `suvar audit nightflow`).")(nightflow)
+audit_app.command("deliveries", help="Audit metered deliveries against a published allocation plan (same as "
+                  "`suvar allocate deliveries`).")(deliveries)
 
 
 def _store():  # noqa: ANN202 - imported lazily so that --help stays fast

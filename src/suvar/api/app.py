@@ -13,9 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from suvar.balance.audit import water_balance
+from suvar.balance.inputs import AuditInputs
 from suvar.balance.zone import utility_report, zone_balances, zone_night_flow
 from suvar.config import Settings, load_settings
 from suvar.network.geojson import network_geojson
+from suvar.projects.ranking import Portfolio, rank_projects
 from suvar.security.tokens import check_token, hash_token
 from suvar.store import Store, open_store
 from suvar.store.duck import AGGREGATES
@@ -162,6 +165,27 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
             return utility_report(store, utility_id, start, end, tz=tz)
         except ValueError as exc:
             raise HTTPException(404 if "no utility" in str(exc) else 422, str(exc)) from None
+
+    @app.post("/api/v1/audit")
+    def audit_run(
+        inputs: dict[str, Any], convention: str = Query("iwa", pattern="^(iwa|awwa)$"),
+        income_group: str = Query("high", pattern="^(high|low_middle)$"),
+    ) -> dict[str, Any]:
+        """The IWA / AWWA water balance of a JSON object of audit inputs (keys in docs/balance.md)."""
+        try:
+            return water_balance(AuditInputs.parse(inputs, "body"), convention, income_group=income_group)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.post("/api/v1/projects/rank")
+    def projects_rank(
+        portfolio: dict[str, Any], metric: str = Query("bc_ratio", pattern="^(bc_ratio|npv|cost_per_m3_saved)$"),
+    ) -> list[dict[str, Any]]:
+        """Loss-reduction projects appraised (EAC, NPV, B/C, cost per m³ saved) and ranked, best first."""
+        try:
+            return rank_projects(Portfolio.parse(portfolio, "body"), metric)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @app.get("/api/v1/alarms")
     def alarms(
