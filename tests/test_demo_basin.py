@@ -65,3 +65,12 @@ def test_yield_impact(basin: tuple[dict, Path]) -> None:
     cotton = yields[yields["crop"] == "cotton"]
     assert cotton["relative_yield_loss"].to_numpy() == pytest.approx(0.85 * cotton["relative_et_deficit"].to_numpy())
     assert summary["revenue_loss"] > 0
+
+
+def test_report_shows_plan_audit_and_yield(basin: tuple[dict, Path]) -> None:
+    _, out = basin
+    html = (out / "report.html").read_text()
+    for heading in ("Plans side by side", "Why the shortfalls", "Publication", "Delivery audit",
+                    "Expected yield impact (FAO-33)"):
+        assert f"<h2>{heading}" in html
+    assert "left-bank-wua" in html and html.count("<svg") == 2

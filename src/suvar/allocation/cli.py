@@ -97,7 +97,17 @@ def compare(
     ),
 ) -> None:
     """Run inflow scenarios and print plans side by side: per-user coverage and system indicators (JSON)."""
-    basin = _load(basin_file)
+    results = _scenarios(_load(basin_file), scenario)
+    users = compare_users(results)
+    _echo(
+        {
+            "users": users.to_dict("records"),
+            "system": compare_system(results).reset_index().to_dict("records"),
+        }
+    )
+
+
+def _scenarios(basin: Basin, scenario: list[str]) -> dict:
     factors = {}
     for item in scenario:
         name, _, value = item.partition("=")
@@ -106,16 +116,26 @@ def compare(
         except ValueError:
             raise _fail(f"--scenario {item!r}: expected NAME=FACTOR, e.g. dry=0.6") from None
     try:
-        results = run_scenarios(basin, factors)
+        return run_scenarios(basin, factors)
     except InfeasibleBasinError as exc:
         raise _fail(str(exc), 1) from None
-    users = compare_users(results)
-    _echo(
-        {
-            "users": users.to_dict("records"),
-            "system": compare_system(results).reset_index().to_dict("records"),
-        }
-    )
+
+
+@app.command()
+def report(
+    basin_file: Path = typer.Argument(..., help="basin model (YAML or JSON)"),
+    scenario: list[str] = typer.Option(
+        ["normal=1.0", "dry=0.6"], "--scenario", help="NAME=INFLOW_FACTOR, repeatable; the last is the plan"
+    ),
+    out: Path = typer.Option(Path("allocation-report.html"), "--out", "-o", help="HTML file (print it to PDF)"),
+) -> None:
+    """Write the HTML report of the scenarios: coverage chart and tables, storage, shortfall reasons."""
+    from .report import allocation_report_html
+
+    basin = _load(basin_file)
+    results = _scenarios(basin, scenario)
+    out.write_text(allocation_report_html(f"Allocation plans, {basin.name}", results), encoding="utf-8")
+    typer.echo(str(out))
 
 
 @app.command()

@@ -44,6 +44,8 @@ delivery holds the water, users of the same class frozen earlier (the rule), oth
 
 from __future__ import annotations
 
+import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -97,6 +99,23 @@ class AllocationResult:
     def coverage(self) -> pd.DataFrame:
         """``delivered / requirement`` (NaN where the requirement is zero)."""
         return self.delivered_m3 / self.requirement_m3.where(self.requirement_m3 > 0)
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance with its output off. HiGHS prints its banner to the process's standard output (file
+    descriptor 1, below Python) when the first instance is made, which would corrupt JSON printed by the CLI, so
+    that descriptor is pointed at /dev/null while the instance is made."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 class _Layout:
@@ -218,8 +237,7 @@ class _StepSolver:
     def __init__(self, basin: Basin) -> None:
         self.basin = basin
         self.lay = lay = _Layout(basin)
-        h = self.h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = self.h = quiet_highs()
         h.setOptionValue("presolve", "off")
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("simplex_strategy", 4)  # primal: stages only tighten bounds of a feasible point
@@ -480,8 +498,7 @@ class _StepSolver:
         """Minimal total relaxation of the physical constraints (HiGHS feasibility relaxation)."""
         lay = self.lay
         lp = self.h.getLp()
-        relax = highspy.Highs()
-        relax.setOptionValue("output_flag", False)
+        relax = quiet_highs()
         relax.passModel(lp)
         n = lay.n_cols
         lower_pen = np.full(n, -1.0)

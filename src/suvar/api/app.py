@@ -13,6 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from suvar.allocation.explain import explain
+from suvar.allocation.model import parse_basin
+from suvar.allocation.report import allocation_report_html
+from suvar.allocation.scenario import compare_system, compare_users, run_scenarios
+from suvar.allocation.solve import InfeasibleBasinError
 from suvar.balance.audit import water_balance
 from suvar.balance.inputs import AuditInputs
 from suvar.balance.zone import utility_report, zone_balances, zone_night_flow
@@ -186,6 +191,35 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
             return rank_projects(Portfolio.parse(portfolio, "body"), metric)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+
+    def _allocate(body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body.get("basin"), dict):
+            raise HTTPException(422, "body must hold a 'basin' object (docs/basin-model.md)")
+        scenarios = body.get("scenarios") or {"base": 1.0}
+        try:
+            basin = parse_basin(body["basin"], "basin")
+            factors = {str(k): float(v) for k, v in scenarios.items()}
+            return run_scenarios(basin, factors)
+        except InfeasibleBasinError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.post("/api/v1/allocation/compare")
+    def allocation_compare(body: dict[str, Any]) -> dict[str, Any]:
+        """Allocate a basin (``{"basin": {...}, "scenarios": {"normal": 1.0, "dry": 0.6}}``): per-user coverage
+        and system indicators per scenario, and the last scenario's explanation per user and step."""
+        results = _allocate(body)
+        last = list(results)[-1]
+        return {"users": _records(compare_users(results)),
+                "system": _records(compare_system(results).reset_index()),
+                "explanation": {"scenario": last, "rows": _records(explain(results[last]))}}
+
+    @app.post("/api/v1/allocation/report.html", response_class=HTMLResponse)
+    def allocation_report(body: dict[str, Any]) -> str:
+        """The HTML allocation report of the same request as ``/allocation/compare``."""
+        results = _allocate(body)
+        return allocation_report_html(f"Allocation plans, {body['basin'].get('name', 'basin')}", results)
 
     @app.get("/api/v1/alarms")
     def alarms(

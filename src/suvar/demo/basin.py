@@ -34,6 +34,7 @@ from suvar.agri.yield_response import district_yield_impact
 from suvar.allocation.audit import delivery_audit, plan_totals
 from suvar.allocation.explain import explain, plan_record
 from suvar.allocation.model import parse_basin
+from suvar.allocation.report import allocation_report_html
 from suvar.allocation.scenario import compare_users, run_scenarios
 from suvar.ledger import JsonlLedgerStore, append, canonical_json, verify
 
@@ -150,6 +151,10 @@ def build_demo_basin(workdir: str | Path) -> dict:
             ECONOMICS).assign(district=name)
         for name, district in districts.items()])
     yields.to_csv(out / "drought_yield_impact.csv", index=False)
+    (out / "report.html").write_text(allocation_report_html(
+        f"Allocation plan, {model['name']}, {dry_year} (drought inflow x {factor:.2f})", results,
+        ledger={"index": entry["index"], "hash": entry["hash"], "verified": verified["ok"]}, audit=audit,
+        yields=yields, plan_scenario="drought"), encoding="utf-8")
     return {
         "dry_year": dry_year, "inflow_factor": round(factor, 3),
         "drought_status": status.reset_index().to_dict("records"),
