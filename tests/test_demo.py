@@ -17,7 +17,7 @@ def demo(demo_store: tuple[DuckStore, dict]) -> tuple[DuckStore, dict]:
 
 def test_utilities_zones_sensors(demo: tuple[DuckStore, dict]) -> None:
     store, summary = demo
-    assert store.utilities()["utility_id"].tolist() == ["capital", "ltown"]
+    assert store.utilities()["utility_id"].tolist() == ["capital", "demo-river", "ltown"]
     zones = store.zones()
     assert zones.groupby("utility_id")["zone_id"].apply(list).to_dict() == {
         "capital": ["NORTH", "SOUTH"], "ltown": ["A", "B", "C"]}
@@ -38,7 +38,8 @@ def test_readings_and_planted_faults(demo: tuple[DuckStore, dict]) -> None:
     assert ltown["quarantined"]["out_of_range"] == 6  # the planted impossible spikes
     capital = summary["utilities"]["capital"]["ingest"]["quarantined"]
     assert {"no_timezone", "non_numeric", "unknown_sensor", "malformed_row"} <= set(capital)
-    assert store.reading_count() == ltown["accepted"] + summary["utilities"]["capital"]["ingest"]["accepted"]
+    turnouts = 12 * 6  # the basin's six turnout meters, monthly
+    assert store.reading_count() == ltown["accepted"] + summary["utilities"]["capital"]["ingest"]["accepted"] + turnouts
 
 
 def test_deterministic(demo: tuple[DuckStore, dict], tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ The chain, every step through the platform's own modules:
    wetland with a minimum environmental flow, and the two districts; allocated month by month at normal and at
    drought inflow (``allocation.scenario``) with equal coverage within each priority class;
 4. the drought plan with its explanations, published to a hash-chained ledger and verified (``ledger``);
-5. metered deliveries in which the left-bank district quietly took 15 % more than its share from the right
-   bank, and the audit that names it (``allocation.audit``);
+5. metered deliveries, ingested through the telemetry pipeline from each user's turnout meter, in which the
+   left-bank district quietly took 15 % more than its share from the right bank, and the audit that names it
+   (``allocation.audit``);
 6. the yield and revenue the districts lose to the shortfall (FAO-33, ``agri.yield_response``).
 """
 
@@ -37,6 +38,9 @@ from suvar.allocation.model import parse_basin
 from suvar.allocation.report import allocation_report_html
 from suvar.allocation.scenario import compare_users, run_scenarios
 from suvar.ledger import JsonlLedgerStore, append, canonical_json, verify
+from suvar.store import DuckStore, Store
+from suvar.telemetry.ingest import ingest_batch
+from suvar.telemetry.readers import read_records
 
 LATITUDE_DEG, ELEVATION_M = 40.4, 20.0
 RECORD_START, RECORD_YEARS = "2016-01-01", 10
@@ -98,8 +102,34 @@ def basin_model(year: int, irrigation_m3: dict[str, list[float]]) -> dict:
     }
 
 
-def build_demo_basin(workdir: str | Path) -> dict:
-    """Run the whole chain (module docstring) and write its files to ``workdir``; returns a summary."""
+def metered_deliveries(store: Store, plan: dict, utility_id: str = "demo-river") -> pd.Series:
+    """The turnout meters' record of what each user took, through the telemetry pipeline; returns m³ per user.
+
+    Each user's turnout is a volume meter (``<utility>-D-<user>``, m³ per month) registered in the store. The
+    deliveries follow the plan, except that the favoured district quietly takes ``GAIN`` more of its share
+    each month, and that volume is missing at the victim's turnout. They are ingested like any telemetry,
+    then read back from the store.
+    """
+    store.upsert_utility(utility_id, "Demo River Basin Authority", kind="basin")
+    users = sorted(plan["users"])
+    store.upsert_sensors(pd.DataFrame({
+        "sensor_id": [f"{utility_id}-D-{u}" for u in users], "utility_id": utility_id, "kind": "volume",
+        "unit": "m3", "description": [f"turnout meter of {u}" for u in users]}))
+    records = []
+    for i, date in enumerate(plan["dates"]):
+        moved = GAIN * plan["users"][FAVOURED]["allocation_m3"][i]
+        for u in users:
+            volume = plan["users"][u]["allocation_m3"][i] + (moved if u == FAVOURED else -moved if u == VICTIM else 0)
+            records.append({"sensor_id": f"{utility_id}-D-{u}", "timestamp": f"{date}T00:00:00Z", "value": volume})
+    ingest_batch(store, read_records(records, "turnouts"), "turnouts")
+    readings = store.series([f"{utility_id}-D-{u}" for u in users],
+                            plan["dates"][0], pd.Timestamp(plan["dates"][-1]) + pd.Timedelta(days=31))
+    return readings.groupby("sensor_id")["value"].sum().rename(lambda sid: sid.removeprefix(f"{utility_id}-D-"))
+
+
+def build_demo_basin(workdir: str | Path, store: Store | None = None) -> dict:
+    """Run the whole chain (module docstring) and write its files to ``workdir``; returns a summary. Metered
+    deliveries go through ``store`` (an in-memory one when not given)."""
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)
     weather = synthetic_weather(RECORD_START, RECORD_YEARS, seed=7, latitude_deg=LATITUDE_DEG,
@@ -134,10 +164,7 @@ def build_demo_basin(workdir: str | Path) -> dict:
     verified = verify(ledger)
 
     totals = plan_totals(plan)
-    metered = totals["planned_m3"].copy()
-    moved = GAIN * metered[FAVOURED]
-    metered[FAVOURED] += moved
-    metered[VICTIM] -= moved
+    metered = metered_deliveries(store or DuckStore(":memory:"), plan)
     audit = delivery_audit(totals, metered)
     audit.users.to_csv(out / "delivery_audit_users.csv")
     audit.transfers.to_csv(out / "delivery_audit_transfers.csv", index=False)

@@ -115,7 +115,7 @@ def build_demo(
             "ingest": counts.as_dict(),
         }
     progress("Demo river basin: weather, crops, drought scenario, allocation, ledger, delivery audit")
-    summary["basin"] = build_demo_basin(workdir / "basin")
+    summary["basin"] = build_demo_basin(workdir / "basin", store)
     for record in drought_alarms(pd.DataFrame(summary["basin"]["drought_status_dry_year"])):
         store.raise_alarm(record)
     if days >= 14:  # a week to learn from, a week or more to watch
