@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from ..ledger import JsonlLedgerStore, append, canonical_json
+from ..ledger import JsonlLedgerStore, append
 from .audit import AuditError, delivery_audit, plan_totals
 from .explain import explain, plan_record
-from .model import Basin, BasinError, load_basin
+from .model import Basin, BasinError, basin_sha256, load_basin
 from .scenario import compare_system, compare_users, run_scenarios, scale_inflows
 from .solve import InfeasibleBasinError, allocate
 
@@ -33,11 +32,6 @@ def _load(path: Path) -> Basin:
         return load_basin(path)
     except BasinError as exc:
         raise _fail(str(exc)) from None
-
-
-def basin_sha256(basin: Basin) -> str:
-    """SHA-256 of the basin's canonical JSON: the inputs hash a publication records."""
-    return hashlib.sha256(canonical_json(basin.model_dump(mode="json", by_alias=True))).hexdigest()
 
 
 def _echo(data: object) -> None:

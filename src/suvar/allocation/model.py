@@ -218,3 +218,12 @@ def parse_basin(data: object, source: str = "<basin>") -> Basin:
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{loc}: {msg}" if loc else msg)
         raise BasinError(f"{source}: invalid basin:\n  " + "\n  ".join(lines)) from None
+
+
+def basin_sha256(basin: Basin) -> str:
+    """SHA-256 of the basin's canonical JSON: the inputs hash a publication records."""
+    import hashlib
+
+    from suvar.ledger import canonical_json
+
+    return hashlib.sha256(canonical_json(basin.model_dump(mode="json", by_alias=True))).hexdigest()

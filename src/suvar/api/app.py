@@ -2,7 +2,7 @@
 
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from suvar.allocation.explain import explain
-from suvar.allocation.model import parse_basin
+from suvar.allocation.audit import delivery_audit, plan_totals
+from suvar.allocation.explain import explain, plan_record
+from suvar.allocation.model import basin_sha256, parse_basin
 from suvar.allocation.report import allocation_report_html
 from suvar.allocation.scenario import compare_system, compare_users, run_scenarios
 from suvar.allocation.solve import InfeasibleBasinError
@@ -22,6 +23,9 @@ from suvar.balance.audit import water_balance
 from suvar.balance.inputs import AuditInputs
 from suvar.balance.zone import utility_report, zone_balances, zone_night_flow
 from suvar.config import Settings, load_settings
+from suvar.ledger import DatabaseLedgerStore
+from suvar.ledger import append as ledger_append
+from suvar.ledger import verify as ledger_check
 from suvar.network.geojson import network_geojson
 from suvar.projects.ranking import Portfolio, rank_projects
 from suvar.security.tokens import check_token, hash_token
@@ -221,6 +225,55 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         results = _allocate(body)
         return allocation_report_html(f"Allocation plans, {body['basin'].get('name', 'basin')}", results)
 
+    def _token_name(store: Store, authorization: str | None, scope: str) -> str:
+        token = authorization.removeprefix("Bearer ").strip() if authorization else None
+        problem = check_token(store, token, scope)
+        if problem:
+            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        return store.token(hash_token(token))["name"]
+
+    @app.post("/api/v1/allocation/publish")
+    def allocation_publish(
+        body: dict[str, Any], store: StoreDep, authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        """Allocate ``basin`` at ``inflow_factor`` and append the plan to the ``allocation`` ledger (inputs hash,
+        rule, outputs, time, author, previous hash); needs a token with the ``allocate`` scope."""
+        author = _token_name(store, authorization, "allocate")
+        scenario = str(body.get("scenario", "base"))
+        results = _allocate({**body, "scenarios": {scenario: body.get("inflow_factor", 1.0)}})
+        plan = plan_record(results[scenario], basin_sha256(parse_basin(body["basin"], "basin")), scenario)
+        entry = ledger_append(DatabaseLedgerStore(store, "allocation"), {
+            "kind": "allocation_plan", "author": author,
+            "published_at": datetime.now(UTC).isoformat(timespec="seconds"), "plan": plan})
+        return {"index": entry["index"], "hash": entry["hash"], "prev_hash": entry["prev_hash"]}
+
+    @app.get("/api/v1/ledger/{ledger}/verify")
+    def ledger_verify(ledger: str, store: StoreDep, head: str | None = None) -> dict[str, Any]:
+        """Check every entry's hash and link; ``head`` (a hash kept elsewhere) also catches a cut tail."""
+        return ledger_check(DatabaseLedgerStore(store, ledger), expected_head=head)
+
+    @app.get("/api/v1/ledger/{ledger}")
+    def ledger_entries(ledger: str, store: StoreDep) -> list[dict[str, Any]]:
+        return list(DatabaseLedgerStore(store, ledger).entries())
+
+    @app.post("/api/v1/allocation/deliveries")
+    def allocation_deliveries(body: dict[str, Any], store: StoreDep) -> dict[str, Any]:
+        """Audit metered deliveries (``metered_m3``: user -> m³) against the published plan at ledger index
+        ``plan_index``: per-user ratios, Gini and Jain per class, and who gained at whose expense."""
+        entries = list(DatabaseLedgerStore(store, "allocation").entries())
+        index = body.get("plan_index", len(entries) - 1)
+        if not isinstance(index, int) or not 0 <= index < len(entries):
+            raise HTTPException(404, f"no published plan at index {index!r}")
+        try:
+            audit = delivery_audit(plan_totals(entries[index]["content"]["plan"]),
+                                   pd.Series(body.get("metered_m3") or {}, dtype=float),
+                                   float(body.get("tolerance", 0.05)))
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"users": _records(audit.users.reset_index(names="user")),
+                "classes": _records(audit.classes.reset_index()), "transfers": _records(audit.transfers),
+                "bodies": _records(audit.bodies.reset_index(names="body"))}
+
     @app.get("/api/v1/alarms")
     def alarms(
         store: StoreDep, status: str | None = None, kind: str | None = None, scope: str | None = None,
@@ -237,13 +290,9 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         alarm_id: int, action: str, store: StoreDep, authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         """Acknowledge (``ack``) or ``close`` an alarm; needs a token with the ``operate`` scope."""
-        token = authorization.removeprefix("Bearer ").strip() if authorization else None
-        problem = check_token(store, token, "operate")
-        if problem:
-            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        who = _token_name(store, authorization, "operate")
         if action not in ("ack", "close"):
             raise HTTPException(404, "action must be ack or close")
-        who = store.token(hash_token(token))["name"]
         if not store.set_alarm_status(alarm_id, "acknowledged" if action == "ack" else "closed", who):
             raise HTTPException(404, f"no alarm {alarm_id}")
         return _records(store.alarms().query("alarm_id == @alarm_id"))[0]

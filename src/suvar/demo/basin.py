@@ -19,7 +19,6 @@ The chain, every step through the platform's own modules:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -34,10 +33,10 @@ from suvar.agri.weather import synthetic_weather
 from suvar.agri.yield_response import district_yield_impact
 from suvar.allocation.audit import delivery_audit, plan_totals
 from suvar.allocation.explain import explain, plan_record
-from suvar.allocation.model import parse_basin
+from suvar.allocation.model import basin_sha256, parse_basin
 from suvar.allocation.report import allocation_report_html
 from suvar.allocation.scenario import compare_users, run_scenarios
-from suvar.ledger import JsonlLedgerStore, append, canonical_json, verify
+from suvar.ledger import JsonlLedgerStore, append, verify
 from suvar.store import DuckStore, Store
 from suvar.telemetry.ingest import ingest_batch
 from suvar.telemetry.readers import read_records
@@ -155,7 +154,7 @@ def build_demo_basin(workdir: str | Path, store: Store | None = None) -> dict:
     comparison.to_csv(out / "scenarios.csv")
     drought = results["drought"]
     explain(drought).to_csv(out / "drought_plan_explained.csv", index=False)
-    plan = plan_record(drought, hashlib.sha256(canonical_json(model)).hexdigest(), scenario="drought")
+    plan = plan_record(drought, basin_sha256(basin), scenario="drought")
     (out / "drought_plan.json").write_text(json.dumps(plan, indent=1))
     ledger = JsonlLedgerStore(out / "ledger.jsonl")
     if ledger.path.exists():

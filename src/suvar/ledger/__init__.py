@@ -2,11 +2,12 @@
 
 Each entry holds its ``index``, the previous entry's hash and its ``content``; its ``hash`` is the SHA-256 of
 the canonical JSON of those three. Storage is behind the :class:`~suvar.ledger.chain.LedgerStore` protocol
-(JSON Lines today, the database later).
+(a JSON Lines file, or the database through :class:`~suvar.ledger.chain.DatabaseLedgerStore`).
 """
 
 from .chain import (
     GENESIS_HASH,
+    DatabaseLedgerStore,
     JsonlLedgerStore,
     LedgerError,
     LedgerStore,
@@ -18,6 +19,7 @@ from .chain import (
 
 __all__ = [
     "GENESIS_HASH",
+    "DatabaseLedgerStore",
     "JsonlLedgerStore",
     "LedgerError",
     "LedgerStore",

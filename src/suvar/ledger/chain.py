@@ -54,6 +54,20 @@ class JsonlLedgerStore:
                     raise LedgerError(f"{self.path}:{line_no}: not a JSON entry: {exc}") from None
 
 
+class DatabaseLedgerStore:
+    """A ledger kept in Suvar's store (table ``ledger_entries``), one named chain per ``ledger``."""
+
+    def __init__(self, store: Any, ledger: str) -> None:
+        self.store, self.ledger = store, ledger
+
+    def append(self, entry: dict[str, Any]) -> None:
+        self.store.ledger_append(self.ledger, canonical_json(entry).decode("utf-8"))
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        for text in self.store.ledger_entries(self.ledger):
+            yield json.loads(text)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Canonical UTF-8 JSON: sorted keys, separators ``,`` and ``:``, no NaN or Infinity."""
     try:

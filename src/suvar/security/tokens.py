@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from suvar.store import Store
 
-SCOPES = ("ingest", "read", "operate", "admin")
+SCOPES = ("ingest", "read", "operate", "allocate", "admin")
 
 
 def hash_token(token: str) -> str:

@@ -312,6 +312,21 @@ class DuckStore:
             )
         return True
 
+    # -- ledgers --------------------------------------------------------------------------------------
+    def ledger_append(self, ledger: str, entry_json: str) -> None:
+        """Append one entry (canonical JSON text) at the end of ``ledger``; rows are never updated."""
+        with self._tx() as con:
+            position = con.execute("SELECT coalesce(max(position), -1) + 1 FROM ledger_entries WHERE ledger = ?",
+                                   [ledger]).fetchall()[0][0]
+            con.execute("INSERT INTO ledger_entries VALUES (?, ?, ?)", [ledger, position, entry_json])
+
+    def ledger_entries(self, ledger: str) -> list[str]:
+        """The entries of ``ledger`` (JSON text) in stored order."""
+        with self._lock:
+            rows = self._con.execute("SELECT entry FROM ledger_entries WHERE ledger = ? ORDER BY position",
+                                     [ledger]).fetchall()
+        return [r[0] for r in rows]
+
     # -- telemetry --------------------------------------------------------------------------------------
     def write_batch(
         self,

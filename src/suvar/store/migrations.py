@@ -168,6 +168,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        "hash-chained ledgers in the database",
+        [
+            """CREATE TABLE ledger_entries (
+                ledger TEXT NOT NULL,             -- e.g. allocation
+                position BIGINT NOT NULL,         -- stored order; the chain itself is in the entry
+                entry TEXT NOT NULL,              -- canonical JSON of the entry (index, prev_hash, content, hash)
+                PRIMARY KEY (ledger, position)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
