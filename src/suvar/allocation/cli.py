@@ -42,6 +42,8 @@ def _echo(data: object) -> None:
 def run(
     basin_file: Path = typer.Argument(..., help="basin model (YAML or JSON)"),
     inflow_factor: float = typer.Option(1.0, "--inflow-factor", help="scale catchment inflows (0.6 = 60 %)"),
+    scenario: str | None = typer.Option(None, "--scenario", help="NAME=INFLOW_FACTOR, e.g. drought=0.6 "
+                                        "(names the plan; sets the inflow factor)"),
     out: Path | None = typer.Option(None, "--out", help="write the plan (JSON) here, for publish/deliveries"),
     explain_csv: Path | None = typer.Option(
         None, "--explain", help="write the per-user, per-step explanation"
@@ -49,6 +51,13 @@ def run(
 ) -> None:
     """Allocate a basin and print per-user coverage, shortfall and main binding reason (JSON)."""
     basin = _load(basin_file)
+    name = f"inflow x {inflow_factor:g}"
+    if scenario is not None:
+        name, _, value = scenario.partition("=")
+        try:
+            inflow_factor = float(value)
+        except ValueError:
+            raise _fail(f"--scenario {scenario!r}: expected NAME=FACTOR, e.g. drought=0.6") from None
     try:
         scaled = scale_inflows(basin, inflow_factor)
         result = allocate(scaled)
@@ -59,7 +68,7 @@ def run(
         raise _fail(str(exc)) from None
     table = explain(result)
     if out is not None:
-        plan = plan_record(result, basin_sha256(basin), scenario=f"inflow x {inflow_factor:g}")
+        plan = plan_record(result, basin_sha256(basin), scenario=name)
         out.write_text(json.dumps(plan, indent=1))
     if explain_csv is not None:
         table.to_csv(explain_csv, index=False)
