@@ -437,13 +437,6 @@ class DuckStore:
             [reason, reason, source, source, int(limit)],
         )
 
-    def quarantine_counts(self, utility_id: str | None = None) -> pd.DataFrame:
-        return self._df(
-            """SELECT reason, count(*) AS n FROM quarantine q LEFT JOIN sensors s USING (sensor_id)
-               WHERE (? IS NULL OR s.utility_id = ?) GROUP BY reason ORDER BY reason""",
-            [utility_id, utility_id],
-        )
-
     def conflicts(self, limit: int = 100) -> pd.DataFrame:
         return self._df("SELECT * FROM reading_conflicts ORDER BY batch_id DESC, sensor_id, ts LIMIT ?", [limit])
 
