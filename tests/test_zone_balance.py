@@ -121,3 +121,18 @@ def test_audit_and_projects_over_the_api(client: TestClient) -> None:
     assert bad.status_code == 422 and "mains_length_km" in bad.text
     ranked = client.post("/api/v1/projects/rank", json=json.loads((data / "example_projects.json").read_text()))
     assert [r["rank"] for r in ranked.json()] == list(range(1, len(ranked.json()) + 1))
+
+
+def test_cli_all_zones(demo_store: tuple[DuckStore, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from suvar.cli import app
+
+    store, _ = demo_store
+    monkeypatch.setenv("SUVAR_DB", store.path)  # the same process may open the file again
+    out = CliRunner().invoke(app, ["audit", "zone", "all", "-u", "ltown", "--from", "2026-10-01", "--to",
+                                   "2026-10-05", "--json"])
+    assert out.exit_code == 0, out.output
+    assert sorted(r["zone_id"] for r in json.loads(out.stdout)) == ["A", "B", "C"]

@@ -72,7 +72,7 @@ def _frame_json(frame: Any) -> str:
 
 @app.command("zone")
 def zone(
-    zone_id: str = typer.Argument(..., help="zone (DMA) id"),
+    zone_id: str = typer.Argument(..., help="zone (DMA) id, or 'all' for every zone of the utility"),
     utility: str = typer.Option(..., "--utility", "-u", help="utility id"),
     start: str = typer.Option(..., "--from", help="first day, e.g. 2026-10-01"),
     end: str = typer.Option(..., "--to", help="day after the last, e.g. 2026-11-01"),
@@ -86,14 +86,16 @@ def zone(
     if freq not in ("daily", "monthly"):
         raise typer.BadParameter(f"--freq must be daily or monthly, got {freq!r}")
     try:
-        frame = zone_balances(open_store(), utility, zone_id, start, end, freq="D" if freq == "daily" else "MS")
+        frame = zone_balances(open_store(), utility, None if zone_id == "all" else zone_id, start, end,
+                              freq="D" if freq == "daily" else "MS")
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from None
     if as_json:
         typer.echo(_frame_json(frame))
         return
-    cols = ["period_start", "system_input_volume_m3", "billed_metered_m3", "real_losses_m3", "apparent_losses_m3",
+    cols = ["zone_id", "period_start", "system_input_volume_m3", "billed_metered_m3", "real_losses_m3",
+            "apparent_losses_m3",
             "nrw_pct_volume", "ili", "band_wbi_current", "inlet_data"]
     typer.echo(frame[cols].round(2).to_string(index=False))
 
