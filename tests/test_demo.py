@@ -36,6 +36,7 @@ def test_readings_and_planted_faults(demo: tuple[DuckStore, dict]) -> None:
     ltown = summary["utilities"]["ltown"]["ingest"]
     assert ltown["accepted"] + sum(ltown["quarantined"].values()) == 1152 * 121
     assert ltown["quarantined"]["out_of_range"] == 6  # the planted impossible spikes
+    assert summary["utilities"]["ltown"]["sensor_faults"] == 2  # the planted gap and stuck sensor
     capital = summary["utilities"]["capital"]["ingest"]["quarantined"]
     assert {"no_timezone", "non_numeric", "unknown_sensor", "malformed_row"} <= set(capital)
     turnouts = 12 * 6  # the basin's six turnout meters, monthly

@@ -151,6 +151,19 @@ def sensors_list(utility: str | None = None, zone: str | None = None, as_json: A
     _print_frame(_store().sensors(utility, zone), as_json)
 
 
+@sensors_app.command("faults")
+def sensors_faults(
+    utility: Annotated[str, typer.Option("--utility", "-u", help="utility id")],
+    start: Annotated[str | None, typer.Option("--from", help="first day")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="day after the last")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Find gaps and stuck values in the utility's SCADA telemetry and quarantined input; raise alarms."""
+    from suvar.telemetry.quality import scan_data_quality
+
+    _print_frame(scan_data_quality(_store(), utility, start, end), as_json)
+
+
 @ingest_app.command("file")
 def ingest_file_cmd(
     path: Path,

@@ -36,6 +36,7 @@ from suvar.network.registry import check_sensors
 from suvar.network.zones import apply_zones
 from suvar.store import Store
 from suvar.telemetry.ingest import ingest_file
+from suvar.telemetry.quality import scan_data_quality
 
 START = pd.Timestamp("2026-10-01T00:00:00Z")
 NETWORKS = files("suvar") / "data" / "networks"
@@ -118,6 +119,9 @@ def build_demo(
     summary["basin"] = build_demo_basin(workdir / "basin", store)
     for record in drought_alarms(pd.DataFrame(summary["basin"]["drought_status_dry_year"])):
         store.raise_alarm(record)
+    for utility_id in summary["utilities"]:
+        faults = scan_data_quality(store, utility_id)
+        summary["utilities"][utility_id]["sensor_faults"] = len(faults)
     if days >= 14:  # a week to learn from, a week or more to watch
         progress("Lakeside Town: scanning SCADA telemetry for leaks")
         events = scan_utility(store, "ltown", train_days=7)
