@@ -32,11 +32,12 @@ quarantine_app = typer.Typer(help="Rejected telemetry, kept with its reason.", n
 query_app = typer.Typer(help="Time series per sensor and aggregates per zone.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=True)
+audit_log_app = typer.Typer(help="The tamper-evident audit log of every write.", no_args_is_help=True)
 for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
                   (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
                   (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri"),
                   (leaks_app, "leaks"), (allocate_app, "allocate"), (ledger_app, "ledger"),
-                  (alarms_app, "alarms")]:
+                  (alarms_app, "alarms"), (audit_log_app, "audit-log")]:
     app.add_typer(sub, name=name)
 app.command("nightflow", help="Night-flow analysis of a zone (same as `suvar audit nightflow`).")(nightflow)
 audit_app.command("deliveries", help="Audit metered deliveries against a published allocation plan (same as "
@@ -47,6 +48,18 @@ def _store():  # noqa: ANN202 - imported lazily so that --help stays fast
     from suvar.store import open_store
 
     return open_store()
+
+
+def _who() -> str:
+    from suvar.security.audit_log import local_user
+
+    return local_user()
+
+
+def _audit(store, action: str, what: dict) -> None:  # noqa: ANN001
+    from suvar.security.audit_log import record
+
+    record(store, _who(), action, what, "cli")
 
 
 def _fail(message: str) -> None:
@@ -112,6 +125,7 @@ def network_import(
             summary["zones"] = apply_zones(store, utility, node_file=zones, boundary_file=boundary)
     except (NetworkError, ZoneError) as exc:
         _fail(str(exc))
+    _audit(store, "network_import", {"file": str(file), **summary})
     typer.echo(json.dumps(summary, indent=1))
 
 
@@ -137,10 +151,12 @@ def sensors_import(file: Path) -> None:
     """Import sensors and meters from CSV (see suvar.network.registry for the columns)."""
     from suvar.network.registry import RegistryError, import_sensors
 
+    store = _store()
     try:
-        n = import_sensors(_store(), file)
+        n = import_sensors(store, file)
     except RegistryError as exc:
         _fail(str(exc))
+    _audit(store, "sensors_import", {"file": str(file), "sensors": n})
     typer.echo(f"{n} sensors imported")
 
 
@@ -177,7 +193,7 @@ def ingest_file_cmd(
     from suvar.telemetry.readers import FormatError
 
     try:
-        counts = ingest_file(_store(), path, fmt=fmt, utility_id=utility, tz=tz)
+        counts = ingest_file(_store(), path, fmt=fmt, utility_id=utility, tz=tz, who=_who())
     except FormatError as exc:
         _fail(str(exc))
     result = counts.as_dict()
@@ -256,10 +272,74 @@ def token_create(
     """Create an API token; its secret is printed once."""
     from suvar.security.tokens import create_token
 
+    store = _store()
+    wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     try:
-        typer.echo(create_token(_store(), name, [s.strip() for s in scopes.split(",") if s.strip()], days))
+        typer.echo(create_token(store, name, wanted, days))
     except ValueError as exc:
         _fail(str(exc))
+    _audit(store, "token_create", {"name": name, "scopes": wanted, "days": days})  # never the secret
+
+
+@audit_log_app.command("verify")
+def audit_log_verify(
+    head: Annotated[str | None, typer.Option(help="a head hash kept elsewhere: also catches a cut tail")] = None,
+) -> None:
+    """Check every audit-log entry's hash and link; exit 1 on any edit, deletion or reordering."""
+    from suvar.ledger import DatabaseLedgerStore, verify
+    from suvar.security.audit_log import AUDIT_LEDGER
+
+    report = verify(DatabaseLedgerStore(_store(), AUDIT_LEDGER), expected_head=head)
+    typer.echo(json.dumps(report, indent=1))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_log_app.command("list")
+def audit_log_list(limit: int = 20) -> None:
+    """The latest audit-log entries (who, action, what, where, when)."""
+    from suvar.ledger import DatabaseLedgerStore
+    from suvar.security.audit_log import AUDIT_LEDGER
+
+    entries = list(DatabaseLedgerStore(_store(), AUDIT_LEDGER).entries())[-limit:]
+    for e in entries:
+        c = e["content"]
+        typer.echo(f"{e['index']:>6} {c['at']} {c['who']:<24} {c['action']:<20} {json.dumps(c['what'])[:80]}")
+
+
+@app.command()
+def backup(path: Path) -> None:
+    """Write a consistent copy of the whole store to a new DuckDB file."""
+    store = _store()
+    try:
+        store.backup(path)
+    except FileExistsError as exc:
+        _fail(str(exc))
+    _audit(store, "backup", {"path": str(path)})
+    typer.echo(f"backed up {store.path} to {path}")
+
+
+@app.command()
+def restore(
+    path: Path, force: Annotated[bool, typer.Option("--force", help="replace an existing store")] = False,
+) -> None:
+    """Make a backup the store (SUVAR_DB); refuses to replace an existing store without --force."""
+    import shutil
+
+    from suvar.store import DuckStore
+
+    target = Path(load_settings().db)
+    if not path.is_file():
+        _fail(f"{path}: no such backup file")
+    if target.exists() and not force:
+        _fail(f"{target} exists; use --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (target, Path(f"{target}.wal")):
+        stale.unlink(missing_ok=True)
+    shutil.copyfile(path, target)
+    store = DuckStore(target)  # upgrades an older backup
+    _audit(store, "restore", {"from": str(path)})
+    typer.echo(f"restored {target} from {path} (schema version {store.schema_version()})")
 
 
 @demo_app.command("build")

@@ -28,11 +28,14 @@ def list_alarms(
 
 
 def _set(alarm_id: int, status: str, who: str) -> None:
+    from suvar.security.audit_log import record
     from suvar.store import open_store
 
-    if not open_store().set_alarm_status(alarm_id, status, who):
+    store = open_store()
+    if not store.set_alarm_status(alarm_id, status, who):
         typer.echo(f"error: no alarm {alarm_id}", err=True)
         raise typer.Exit(2)
+    record(store, who, f"alarm_{status}", {"alarm_id": alarm_id}, "cli")
     typer.echo(json.dumps({"alarm_id": alarm_id, "status": status, "by": who}))
 
 

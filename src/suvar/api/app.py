@@ -28,6 +28,7 @@ from suvar.ledger import append as ledger_append
 from suvar.ledger import verify as ledger_check
 from suvar.network.geojson import network_geojson
 from suvar.projects.ranking import Portfolio, rank_projects
+from suvar.security.audit_log import record
 from suvar.security.tokens import check_token, hash_token
 from suvar.store import Store, open_store
 from suvar.store.duck import AGGREGATES
@@ -84,6 +85,13 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         return state["store"]
 
     StoreDep = Annotated[Store, Depends(get_store)]
+
+    def _token_name(store: Store, authorization: str | None, scope: str) -> str:
+        token = authorization.removeprefix("Bearer ").strip() if authorization else None
+        problem = check_token(store, token, scope)
+        if problem:
+            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        return store.token(hash_token(token))["name"]
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -225,16 +233,10 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         results = _allocate(body)
         return allocation_report_html(f"Allocation plans, {body['basin'].get('name', 'basin')}", results)
 
-    def _token_name(store: Store, authorization: str | None, scope: str) -> str:
-        token = authorization.removeprefix("Bearer ").strip() if authorization else None
-        problem = check_token(store, token, scope)
-        if problem:
-            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
-        return store.token(hash_token(token))["name"]
-
     @app.post("/api/v1/allocation/publish")
     def allocation_publish(
-        body: dict[str, Any], store: StoreDep, authorization: Annotated[str | None, Header()] = None,
+        body: dict[str, Any], request: Request, store: StoreDep,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         """Allocate ``basin`` at ``inflow_factor`` and append the plan to the ``allocation`` ledger (inputs hash,
         rule, outputs, time, author, previous hash); needs a token with the ``allocate`` scope."""
@@ -245,6 +247,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         entry = ledger_append(DatabaseLedgerStore(store, "allocation"), {
             "kind": "allocation_plan", "author": author,
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"), "plan": plan})
+        record(store, author, "allocation_publish", {"ledger_index": entry["index"], "hash": entry["hash"],
+                                                     "scenario": scenario}, _client(request))
         return {"index": entry["index"], "hash": entry["hash"], "prev_hash": entry["prev_hash"]}
 
     @app.get("/api/v1/ledger/{ledger}/verify")
@@ -287,12 +291,14 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
 
     @app.post("/api/v1/alarms/{alarm_id}/{action}")
     def alarm_action(
-        alarm_id: int, action: str, store: StoreDep, authorization: Annotated[str | None, Header()] = None,
+        alarm_id: int, action: str, request: Request, store: StoreDep,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         """Acknowledge (``ack``) or ``close`` an alarm; needs a token with the ``operate`` scope."""
         who = _token_name(store, authorization, "operate")
         if action not in ("ack", "close"):
             raise HTTPException(404, "action must be ack or close")
+        record(store, who, f"alarm_{action}", {"alarm_id": alarm_id}, _client(request))
         if not store.set_alarm_status(alarm_id, "acknowledged" if action == "ack" else "closed", who):
             raise HTTPException(404, f"no alarm {alarm_id}")
         return _records(store.alarms().query("alarm_id == @alarm_id"))[0]
@@ -302,10 +308,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     async def post_readings(
         request: Request, store: StoreDep, authorization: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        token = authorization.removeprefix("Bearer ").strip() if authorization else None
-        problem = check_token(store, token, "ingest")
-        if problem:
-            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+        who = _token_name(store, authorization, "ingest")
         try:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -320,7 +323,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         except FormatError as exc:
             raise HTTPException(422, str(exc)) from None
         counts = await run_in_threadpool(ingest_batch, store, batch, "http", sensors=sensor_index(store),
-                                         settings=settings)
+                                         settings=settings, who=who, where=_client(request))
         return counts.as_dict()
 
     @app.get("/api/v1/quarantine")
@@ -337,6 +340,10 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         return (PANEL / "templates" / "index.html").read_text()
 
     return app
+
+
+def _client(request: Request) -> str | None:
+    return f"{request.client.host}:{request.client.port}" if request.client else None
 
 
 def _naive(ts: datetime | None) -> datetime | None:

@@ -67,6 +67,25 @@ class DatabaseLedgerStore:
         for text in self.store.ledger_entries(self.ledger):
             yield json.loads(text)
 
+    def append_content(self, content: dict[str, Any]) -> dict[str, Any]:
+        """Chain ``content`` onto the last entry in one step under the store's lock (safe from many threads).
+
+        Only the last entry is checked (its hash must match its content), so appending stays cheap however
+        long the ledger grows; ``verify`` checks the whole chain.
+        """
+        with self.store.lock:
+            last = self.store.ledger_last(self.ledger)
+            if last is None:
+                index, prev = 0, GENESIS_HASH
+            else:
+                entry = json.loads(last)
+                if entry.get("hash") != entry_hash(entry["index"], entry["prev_hash"], entry["content"]):
+                    raise LedgerError(f"ledger {self.ledger!r}: last entry {entry.get('index')} was altered")
+                index, prev = entry["index"] + 1, entry["hash"]
+            new = {"index": index, "prev_hash": prev, "content": content, "hash": entry_hash(index, prev, content)}
+            self.append(new)
+        return new
+
 
 def canonical_json(obj: Any) -> bytes:
     """Canonical UTF-8 JSON: sorted keys, separators ``,`` and ``:``, no NaN or Infinity."""

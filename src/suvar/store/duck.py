@@ -74,6 +74,24 @@ class DuckStore:
             self.migrate()
 
     # -- plumbing ---------------------------------------------------------------------------------------
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold it to make a read-then-write sequence atomic against the store's other users."""
+        return self._lock
+
+    def backup(self, path: str | Path) -> None:
+        """A consistent copy of the whole store in a new DuckDB file at ``path`` (which must not exist)."""
+        path = Path(path)
+        if path.exists():
+            raise FileExistsError(f"{path}: already exists; a backup never overwrites")
+        with self._lock:
+            name = self._con.execute("SELECT current_database()").fetchall()[0][0]
+            self._con.execute("ATTACH ? AS suvar_backup", [str(path)])
+            try:
+                self._con.execute(f'COPY FROM DATABASE "{name}" TO suvar_backup')
+            finally:
+                self._con.execute("DETACH suvar_backup")
+
     def close(self) -> None:
         with self._lock:
             self._con.close()
@@ -319,6 +337,11 @@ class DuckStore:
             position = con.execute("SELECT coalesce(max(position), -1) + 1 FROM ledger_entries WHERE ledger = ?",
                                    [ledger]).fetchall()[0][0]
             con.execute("INSERT INTO ledger_entries VALUES (?, ?, ?)", [ledger, position, entry_json])
+
+    def ledger_last(self, ledger: str) -> str | None:
+        """The last entry of ``ledger`` (JSON text), or None when it is empty."""
+        row = self._one("SELECT entry FROM ledger_entries WHERE ledger = ? ORDER BY position DESC LIMIT 1", [ledger])
+        return row[0] if row else None
 
     def ledger_entries(self, ledger: str) -> list[str]:
         """The entries of ``ledger`` (JSON text) in stored order."""

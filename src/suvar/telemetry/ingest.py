@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from suvar.config import Settings, load_settings
+from suvar.security.audit_log import record
 from suvar.store import IngestCounts, Store
 from suvar.telemetry.readers import BATTLEDIM_FILES, FormatError, read_battledim, read_long
 from suvar.telemetry.validate import SensorInfo, validate
@@ -27,8 +28,11 @@ def ingest_batch(
     sensors: dict[str, SensorInfo] | None = None,
     settings: Settings | None = None,
     now: datetime | None = None,
+    who: str = "system",
+    where: str | None = None,
 ) -> IngestCounts:
-    """Validate ``batch`` and store it in one transaction; returns the counts."""
+    """Validate ``batch`` and store it in one transaction; returns the counts. The batch is recorded in the
+    audit log as written by ``who`` from ``where``."""
     settings = settings or load_settings()
     checked = validate(
         batch,
@@ -37,7 +41,9 @@ def ingest_batch(
         future_tolerance_s=settings.future_tolerance_s,
         now=now,
     )
-    return store.write_batch(source, checked.accepted, checked.rejected, unique_keys=checked.unique_keys)
+    counts = store.write_batch(source, checked.accepted, checked.rejected, unique_keys=checked.unique_keys)
+    record(store, who, "ingest", {"source": source, "batch_id": counts.batch_id, **counts.as_dict()}, where)
+    return counts
 
 
 def ingest_file(
@@ -49,13 +55,15 @@ def ingest_file(
     tz: str = "UTC",
     settings: Settings | None = None,
     now: datetime | None = None,
+    who: str = "system",
 ) -> IngestCounts:
     """Ingest one file, or for ``fmt='battledim'`` a file or a directory of BattLeDIM files."""
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file or directory")
     if fmt == "long":
-        return ingest_batch(store, read_long(path), f"file:{path.name}", settings=settings, now=now)
+        return ingest_batch(store, read_long(path), f"file:{path.name}", settings=settings, now=now, who=who,
+                            where=str(path))
     if fmt != "battledim":
         raise FormatError(f"{path}: unknown format {fmt!r}; expected long or battledim")
     if not utility_id:
@@ -67,5 +75,5 @@ def ingest_file(
     total = IngestCounts()
     for file in files:
         batch = read_battledim(file, sensors_df, utility_id, tz=tz)
-        total += ingest_batch(store, batch, f"file:{file.name}", settings=settings, now=now)
+        total += ingest_batch(store, batch, f"file:{file.name}", settings=settings, now=now, who=who, where=str(file))
     return total

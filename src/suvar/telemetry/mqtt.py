@@ -66,6 +66,7 @@ class MqttIngest:
         on_batch: Callable[[IngestCounts], None] | None = None,
     ) -> None:
         self.store, self.topic, self.settings = store, topic, settings or load_settings()
+        self.client_id = client_id
         self.host, self.port = parse_broker(broker)
         self.max_messages, self.max_wait_s, self.linger_s, self.on_batch = max_messages, max_wait_s, linger_s, on_batch
         self.messages = 0  # acknowledged so far
@@ -101,7 +102,8 @@ class MqttIngest:
                     continue
                 last = time.monotonic()
                 counts = ingest_batch(self.store, messages_batch(batch), f"mqtt:{self.topic}",
-                                      sensors=sensor_index(self.store), settings=self.settings)
+                                      sensors=sensor_index(self.store), settings=self.settings,
+                                      who=f"mqtt:{self.client_id}", where=f"{self.host}:{self.port}")
                 for msg in batch:  # only now is the data durable
                     self.client.ack(msg.mid, msg.qos)
                 self.messages += len(batch)
