@@ -251,14 +251,23 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
                                                      "scenario": scenario}, _client(request))
         return {"index": entry["index"], "hash": entry["hash"], "prev_hash": entry["prev_hash"]}
 
+    def _readable_ledger(store: Store, ledger: str, authorization: str | None) -> DatabaseLedgerStore:
+        """Published plans are public; any other ledger (the audit log) needs an ``admin`` token."""
+        if ledger != "allocation":
+            _token_name(store, authorization, "admin")
+        return DatabaseLedgerStore(store, ledger)
+
     @app.get("/api/v1/ledger/{ledger}/verify")
-    def ledger_verify(ledger: str, store: StoreDep, head: str | None = None) -> dict[str, Any]:
+    def ledger_verify(ledger: str, store: StoreDep, head: str | None = None,
+                      authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         """Check every entry's hash and link; ``head`` (a hash kept elsewhere) also catches a cut tail."""
-        return ledger_check(DatabaseLedgerStore(store, ledger), expected_head=head)
+        return ledger_check(_readable_ledger(store, ledger, authorization), expected_head=head)
 
     @app.get("/api/v1/ledger/{ledger}")
-    def ledger_entries(ledger: str, store: StoreDep) -> list[dict[str, Any]]:
-        return list(DatabaseLedgerStore(store, ledger).entries())
+    def ledger_entries(ledger: str, store: StoreDep,
+                       authorization: Annotated[str | None, Header()] = None) -> list[dict[str, Any]]:
+        """The entries of a ledger in stored order."""
+        return list(_readable_ledger(store, ledger, authorization).entries())
 
     @app.post("/api/v1/allocation/deliveries")
     def allocation_deliveries(body: dict[str, Any], store: StoreDep) -> dict[str, Any]:
