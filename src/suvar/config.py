@@ -27,6 +27,15 @@ SETTINGS_DOC = {
     "SUVAR_FUTURE_TOLERANCE_S": "how far in the future a reading may be stamped, in seconds (default 300)",
     "SUVAR_MAX_BATCH": "most readings accepted in one HTTP batch (default 100000)",
     "SUVAR_MAX_BODY_BYTES": "largest HTTP request body accepted, in bytes (default 16777216)",
+    "SUVAR_SESSION_TTL_S": "lifetime of a login session, in seconds (default 28800, 8 hours)",
+    "SUVAR_RATE_LIMIT_PER_MIN": "requests per minute allowed to each API token or user, as a token bucket "
+                                "(default 1200; 0 turns the limit off)",
+    "SUVAR_OIDC_ISSUER": "OpenID Connect issuer URL for single sign-on (empty: OIDC login off)",
+    "SUVAR_OIDC_CLIENT_ID": "the client id registered with the OIDC issuer",
+    "SUVAR_OIDC_CLIENT_SECRET": "the client secret registered with the OIDC issuer",
+    "SUVAR_OIDC_REDIRECT_URI": "the callback URL registered with the issuer (default: this server's "
+                               "/api/v1/oidc/callback)",
+    "SUVAR_OIDC_USERNAME_CLAIM": "ID-token claim naming the local user (default preferred_username)",
 }
 
 
@@ -38,6 +47,13 @@ class Settings:
     future_tolerance_s: float = 300.0
     max_batch: int = 100_000
     max_body_bytes: int = 16 * 1024 * 1024
+    session_ttl_s: float = 8 * 3600.0
+    rate_limit_per_min: float = 1200.0
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = ""
+    oidc_username_claim: str = "preferred_username"
     limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
 
