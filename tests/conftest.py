@@ -1,37 +1,126 @@
-"""Shared fixtures: a fresh store, a small registered network, the in-process API client and a real MQTT broker."""
+"""Shared fixtures: a fresh store (on DuckDB and on PostgreSQL), a small registered network, the in-process API
+client and a real MQTT broker."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql as psql
 
 from suvar.api.app import create_app
 from suvar.config import load_settings
 from suvar.network.epanet import import_network
 from suvar.network.zones import apply_zones
 from suvar.security.tokens import create_token
-from suvar.store import DuckStore
+from suvar.store import DuckStore, PostgresStore
 
 NETWORKS = Path(str(files("suvar") / "data" / "networks"))
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[DuckStore]:
-    s = DuckStore(tmp_path / "suvar.duckdb")
+@pytest.fixture(params=["duckdb", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DuckStore | PostgresStore]:
+    """A fresh, empty store: every test that uses it runs once on DuckDB and once on PostgreSQL."""
+    if request.param == "duckdb":
+        s: DuckStore | PostgresStore = DuckStore(tmp_path / "suvar.duckdb")
+    else:
+        url = request.getfixturevalue("pg_url")
+        _pg_truncate(url)
+        s = PostgresStore(url)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A real PostgreSQL server's admin URL: ``$SUVAR_TEST_PG`` when it is a URL, else the one on localhost:5432,
+    else (or when ``SUVAR_TEST_PG=start``) a private one started with initdb/pg_ctl in a temporary directory."""
+    wanted = os.environ.get("SUVAR_TEST_PG", "")
+    if wanted.startswith(("postgresql://", "postgres://")):
+        yield wanted
+        return
+    if wanted != "start" and _port_open("127.0.0.1", 5432):
+        url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            pytest.fail(f"PostgreSQL on localhost:5432 refused {url} ({exc}); set SUVAR_TEST_PG to an admin URL "
+                        "or SUVAR_TEST_PG=start to run a private server")
+        yield url
+        return
+    yield from _private_postgres()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh database ``suvar_test_<random>`` on ``pg_server`` for this test session, dropped at the end."""
+    name = f"suvar_test_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute(psql.SQL("CREATE DATABASE {}").format(psql.Identifier(name)))
+    yield urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
+    with psycopg.connect(pg_server, autocommit=True) as con:
+        con.execute(psql.SQL("DROP DATABASE {} WITH (FORCE)").format(psql.Identifier(name)))
+
+
+def _pg_truncate(url: str) -> None:
+    """Empty every table of a test database (fast: one TRUNCATE; sequences restart)."""
+    with psycopg.connect(url, autocommit=True) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+            "'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'schema_version'")]
+        if tables:
+            con.execute(psql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+                psql.SQL(", ").join(map(psql.Identifier, tables))))
+
+
+def _private_postgres() -> Iterator[str]:
+    """initdb + pg_ctl (Debian's postgresql package) on a free port, as the ``postgres`` user when run as root."""
+    bindir = None
+    if shutil.which("pg_config"):
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    if not bindir or not os.path.exists(os.path.join(bindir, "initdb")):
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+        bindir = str(found[-1].parent) if found else None
+    if not bindir:
+        pytest.fail("the PostgreSQL tests need a server: none listens on localhost:5432 and initdb was not found "
+                    "(install Debian's postgresql package, or set SUVAR_TEST_PG to an admin URL)")
+    data = Path(tempfile.mkdtemp(prefix="suvar-pg-"))
+    port = _free_port()
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chown(data, pw.pw_uid, pw.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    pgdata = data / "pgdata"
+    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    for cmd in ([f"{bindir}/initdb", "-D", str(pgdata), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"],
+                [f"{bindir}/pg_ctl", "-D", str(pgdata), "-o", opts, "-l", str(data / "log"), "-w", "start"]):
+        done = subprocess.run(prefix + cmd, capture_output=True, text=True)
+        if done.returncode:
+            pytest.fail(f"could not start PostgreSQL: {' '.join(cmd)}: {done.stdout}{done.stderr}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(prefix + [f"{bindir}/pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture
