@@ -19,6 +19,7 @@ from suvar.allocation.cli import deliveries
 from suvar.balance.cli import app as audit_app
 from suvar.balance.cli import nightflow
 from suvar.config import load_settings
+from suvar.lake.cli import cluster_app, export_app
 from suvar.leaks.cli import app as leaks_app
 from suvar.ledger.cli import app as ledger_app
 from suvar.projects.cli import app as projects_app
@@ -39,6 +40,8 @@ for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "senso
                   (leaks_app, "leaks"), (allocate_app, "allocate"), (ledger_app, "ledger"),
                   (alarms_app, "alarms"), (audit_log_app, "audit-log")]:
     app.add_typer(sub, name=name)
+app.add_typer(export_app, name="export")
+app.add_typer(cluster_app, name="cluster")
 app.command("nightflow", help="Night-flow analysis of a zone (same as `suvar audit nightflow`).")(nightflow)
 audit_app.command("deliveries", help="Audit metered deliveries against a published allocation plan (same as "
                   "`suvar allocate deliveries`).")(deliveries)

@@ -15,10 +15,15 @@ to the short users of the class in proportion to their shortfalls ("who gained a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from suvar.store import Store
 
 PLAN_COLUMNS = ("body", "priority", "requirement_m3", "planned_m3")
 
@@ -152,3 +157,17 @@ def plan_totals(plan: dict, dates: list[str] | None = None) -> pd.DataFrame:
         for user, u in plan["users"].items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def delivered_m3(store: Store, meters: Mapping[str, str], start: object, end: object) -> pd.Series:
+    """Metered delivery per user over ``[start, end)``, m³: the sum of the readings of its turnout volume meter
+    (``meters``: user -> sensor id; volume meters store m³ per interval).
+
+    Users whose meter has no reading in the period are left out, so :func:`delivery_audit` names them as
+    unmetered rather than auditing a silent zero. The Dask path (:func:`suvar.lake.jobs.lake_delivery_audit`)
+    calls this on chunks of users over the Parquet lake.
+    """
+    readings = store.series(sorted(set(meters.values())), start, end)
+    per_sensor = readings.groupby("sensor_id")["value"].sum()
+    return pd.Series({user: float(per_sensor[sid]) for user, sid in sorted(meters.items()) if sid in per_sensor.index},
+                     dtype=float, name="metered_m3")

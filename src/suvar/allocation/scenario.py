@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -20,9 +22,23 @@ def scale_inflows(basin: Basin, factor: float) -> Basin:
     return basin.model_copy(update={"catchments": catchments})
 
 
-def run_scenarios(basin: Basin, factors: dict[str, float]) -> dict[str, AllocationResult]:
-    """Allocate the basin under each named inflow factor."""
-    return {name: allocate(scale_inflows(basin, f)) for name, f in factors.items()}
+def allocate_scaled(item: tuple[Basin, float]) -> AllocationResult:
+    """Allocate ``basin`` with its inflows scaled by ``factor`` (``item = (basin, factor)``): one scenario run."""
+    basin, factor = item
+    return allocate(scale_inflows(basin, factor))
+
+
+def run_scenarios(basin: Basin, factors: dict[str, float],
+                  mapper: Callable[[Callable, list], list] | None = None) -> dict[str, AllocationResult]:
+    """Allocate the basin under each named inflow factor.
+
+    ``mapper(fn, items)`` (returning ``[fn(item) for item in items]``, e.g. :func:`suvar.lake.cluster.dask_mapper`)
+    runs the scenarios elsewhere, one task each; every scenario is an independent deterministic LP run, so the
+    results are those of the serial loop.
+    """
+    items = [(basin, f) for f in factors.values()]
+    results = mapper(allocate_scaled, items) if mapper is not None else [allocate_scaled(i) for i in items]
+    return dict(zip(factors, results, strict=True))
 
 
 def compare_users(results: dict[str, AllocationResult]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -98,59 +99,82 @@ def _abrupt_delays(score: BattLeDIMScore, leaks: list[Leak]) -> list[float]:
     return [d / pd.Timedelta(hours=1) for m, d in zip(matched, score.delays, strict=True) if kind[m] == "abrupt"]
 
 
-def run_benchmark(network: str, seeds: list[int], days: float, train_days: float = 14, n_leaks: int | None = None,
-                  workers: int = 2, n_candidates: int = 40,
-                  log: Callable[[str], None] | None = None) -> dict[str, object]:
-    """Generate a scenario per seed, run Suvar's detector and the MNF baseline, score both.
+def run_seed(seed: int, *, network: str, days: float, train_days: float, n_leaks: int, workers: int,
+             n_candidates: int, log: Callable[[str], None] | None = None) -> dict[str, object]:
+    """One seed of :func:`run_benchmark`: generate its scenario, train, detect and localise, run the MNF
+    baseline and score both. A pure function of its arguments (the scenario's randomness comes from ``seed``),
+    so seeds can run anywhere (one Dask task each) with the same results.
 
-    Returns ``{"network", "seeds", "days", "train_days", "suvar": {...}, "mnf_baseline": {...},
-    "wall_s": {...}}`` with the figures of :meth:`Tally.summary`.
+    Returns ``{"seed", "leaks", "truth", "wall": {...}, "suvar": (score, labels), "mnf_baseline": (...)}``.
     """
     say = log or (lambda _msg: None)
     inp = network_path(network)
-    sensors = sensor_set(network)
     wn = wntr.network.WaterNetworkModel(str(inp))
     distance = PipeDistance(wn)
-    n_leaks = n_leaks if n_leaks is not None else max(1, round(days / 15)) if network == "ltown" else 1
     test_start = START + pd.Timedelta(days=train_days)
     end = test_start + pd.Timedelta(days=days) - pd.Timedelta(minutes=5)
+    t0 = time.perf_counter()
+    leaks = random_leaks(wn, np.random.default_rng(10_000 + seed), test_start, end, n_leaks,
+                         DIAMETER_MM.get(network, (9.0, 20.0)))
+    sc = generate_scenario(inp, sensor_set(network), START, train_days + days, seed, leaks=leaks,
+                           progress=throttled(say, f"seed {seed}: simulating"))
+    t1 = time.perf_counter()
+    tr, te = slice(None, test_start - pd.Timedelta(minutes=5)), slice(test_start, None)
+    model = train(sc.pressures_m[tr], sc.flows_m3h[tr])
+    loc = Localiser(inp, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
+                    n_candidates=n_candidates, workers=workers)
+    t2 = time.perf_counter()
+    events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate, merge_m=300.0, distance=distance)
+    t3 = time.perf_counter()
+    inflow = inlet_flow_m3h(sc.flows_m3h, wn)
+    mnf_labels = mnf_baseline_labels(inflow[te], history_m3h=inflow[tr])
+    mnf_events = labels_to_events(model, mnf_labels, sc.pressures_m, sc.flows_m3h, loc.locate)
+    t4 = time.perf_counter()
+    flows = sc.leak_flows_m3h[te]
+    out: dict[str, object] = {"seed": seed, "leaks": leaks, "truth": sc.labels[te].to_numpy(),
+                              "wall": {"simulate": t1 - t0, "train": t2 - t1, "detect_localise": t3 - t2,
+                                       "baseline": t4 - t3}}
+    for name, evs, labels in (("suvar", events, events_to_labels(events, flows.index).to_numpy()),
+                              ("mnf_baseline", mnf_events, mnf_labels.to_numpy())):
+        out[name] = (battledim_score(_submission(evs), leaks, flows, distance), labels)
+    return out
+
+
+def run_benchmark(network: str, seeds: list[int], days: float, train_days: float = 14, n_leaks: int | None = None,
+                  workers: int = 2, n_candidates: int = 40,
+                  log: Callable[[str], None] | None = None,
+                  mapper: Callable[[Callable, list], list] | None = None) -> dict[str, object]:
+    """Generate a scenario per seed, run Suvar's detector and the MNF baseline, score both.
+
+    ``mapper(fn, items)`` (returning ``[fn(item) for item in items]``, e.g. :func:`suvar.lake.cluster.dask_mapper`)
+    runs the seeds as separate tasks; each then simulates its candidates in its own process (``workers`` is
+    ignored). The figures are pooled in seed order either way, so they equal the serial run's.
+
+    Returns ``{"network", "seeds", "days", "train_days", "suvar": {...}, "mnf_baseline": {...},
+    "wall_s": {...}}`` with the figures of :meth:`Tally.summary` (``wall_s`` sums the seeds' own times).
+    """
+    say = log or (lambda _msg: None)
+    n_leaks = n_leaks if n_leaks is not None else max(1, round(days / 15)) if network == "ltown" else 1
+    spec = {"network": network, "days": days, "train_days": train_days, "n_leaks": n_leaks,
+            "n_candidates": n_candidates}
+    if mapper is None:
+        results = [run_seed(seed, **spec, workers=workers, log=say) for seed in seeds]
+    else:
+        results = mapper(partial(run_seed, **spec, workers=1), list(seeds))
     tallies = {k: Tally([], [], [], []) for k in ("suvar", "mnf_baseline")}
     wall = {"simulate": 0.0, "train": 0.0, "detect_localise": 0.0, "baseline": 0.0}
-    for seed in seeds:
-        t0 = time.perf_counter()
-        leaks = random_leaks(wn, np.random.default_rng(10_000 + seed), test_start, end, n_leaks,
-                             DIAMETER_MM.get(network, (9.0, 20.0)))
-        sc = generate_scenario(inp, sensors, START, train_days + days, seed, leaks=leaks,
-                               progress=throttled(say, f"seed {seed}: simulating"))
-        t1 = time.perf_counter()
-        tr, te = slice(None, test_start - pd.Timedelta(minutes=5)), slice(test_start, None)
-        model = train(sc.pressures_m[tr], sc.flows_m3h[tr])
-        loc = Localiser(inp, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
-                        n_candidates=n_candidates, workers=workers)
-        t2 = time.perf_counter()
-        events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate, merge_m=300.0,
-                        distance=distance)
-        t3 = time.perf_counter()
-        inflow = inlet_flow_m3h(sc.flows_m3h, wn)
-        mnf_labels = mnf_baseline_labels(inflow[te], history_m3h=inflow[tr])
-        mnf_events = labels_to_events(model, mnf_labels, sc.pressures_m, sc.flows_m3h, loc.locate)
-        t4 = time.perf_counter()
-        wall["simulate"] += t1 - t0
-        wall["train"] += t2 - t1
-        wall["detect_localise"] += t3 - t2
-        wall["baseline"] += t4 - t3
-        flows = sc.leak_flows_m3h[te]
-        truth = sc.labels[te].to_numpy()
-        for name, evs, labels in (("suvar", events, events_to_labels(events, flows.index).to_numpy()),
-                                  ("mnf_baseline", mnf_events, mnf_labels.to_numpy())):
-            score = battledim_score(_submission(evs), leaks, flows, distance)
+    for res in results:
+        for k, v in res["wall"].items():
+            wall[k] += v
+        for name in tallies:
+            score, labels = res[name]
             tally = tallies[name]
             tally.scores.append(score)
-            tally.truth_labels.append(truth)
+            tally.truth_labels.append(res["truth"])
             tally.labels.append(labels)
-            tally.abrupt_delays_h.extend(_abrupt_delays(score, leaks))
-        say(f"seed {seed}: {len(leaks)} leaks; suvar {tallies['suvar'].scores[-1].as_dict()}; "
-            f"{t3 - t2:.1f} s detect+localise")
+            tally.abrupt_delays_h.extend(_abrupt_delays(score, res["leaks"]))
+        say(f"seed {res['seed']}: {len(res['leaks'])} leaks; suvar {res['suvar'][0].as_dict()}; "
+            f"{res['wall']['detect_localise']:.1f} s detect+localise")
     return {"network": network, "seeds": seeds, "days": days, "train_days": train_days, "leaks_per_seed": n_leaks,
             "suvar": tallies["suvar"].summary(days), "mnf_baseline": tallies["mnf_baseline"].summary(days),
             "wall_s": {k: round(v, 1) for k, v in wall.items()}}

@@ -13,12 +13,14 @@ Pérez et al. (2011, Control Eng. Pract. 19(10)) with simulated rather than line
 
 Candidates are the pipes nearest (network distance) to the sensors with the strongest negative shift, so a
 large network needs only tens of simulations per alarm; they run in parallel processes
-(``concurrent.futures.ProcessPoolExecutor``) and are cached per (pipe, hour of day).
+(``concurrent.futures.ProcessPoolExecutor``), or as tasks of any ``mapper`` (e.g. a Dask cluster's,
+:func:`suvar.lake.cluster.dask_mapper`), and are cached per (pipe, hour of day). Each simulation is a pure
+function of its arguments, so every way of running them gives the same signatures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,13 +84,16 @@ class Localiser:
     sigma_m : per-sensor residual standard deviation (m)
     n_candidates : pipes simulated per alarm (all pipes if the network has fewer)
     workers : processes for candidate simulations (1: in this process)
+    mapper : runs the candidate simulations instead of the process pool when given: ``mapper(fn, items)``
+        returns ``[fn(item) for item in items]`` (e.g. :func:`suvar.lake.cluster.dask_mapper`)
     diameter_m : reference hole diameter of the signatures
     window_h : simulation window (h)
     """
 
     def __init__(self, inp: str | Path, pressure_sensors: Sequence[str], flow_sensors: Sequence[str],
                  transform: np.ndarray, sigma_m: np.ndarray, n_candidates: int = 40, workers: int = 2,
-                 diameter_m: float = 0.015, window_h: int = 3) -> None:
+                 diameter_m: float = 0.015, window_h: int = 3,
+                 mapper: Callable[[Callable, list], list] | None = None) -> None:
         self.inp = str(inp)
         self.pressure = tuple(pressure_sensors)
         self.flow = tuple(flow_sensors)
@@ -98,6 +103,7 @@ class Localiser:
         self.workers = workers
         self.diameter_m = diameter_m
         self.window_h = window_h
+        self.mapper = mapper
         wn = wntr.network.WaterNetworkModel(self.inp)
         self.pipes = list(wn.pipe_name_list)
         graph = nx.Graph()
@@ -138,7 +144,9 @@ class Localiser:
         p0, q0 = self._baseline(hour)
         todo = [p for p in pipes if (p, hour) not in self._sig]
         tasks = [(self.inp, p, hour, self.window_h, self.diameter_m, self.pressure, self.flow) for p in todo]
-        if self.workers > 1 and len(tasks) > 4:
+        if self.mapper is not None:
+            results = list(self.mapper(_simulate_candidate, tasks))
+        elif self.workers > 1 and len(tasks) > 4:
             with ProcessPoolExecutor(self.workers) as pool:
                 results = list(pool.map(_simulate_candidate, tasks, chunksize=max(1, len(tasks) // 8)))
         else:
