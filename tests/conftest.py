@@ -138,9 +138,15 @@ def hanoi(store: DuckStore) -> DuckStore:
     return store
 
 
+def admin_headers(store: DuckStore) -> dict[str, str]:
+    """The header of a fresh admin token: every route is denied by default, so tests authenticate."""
+    return {"Authorization": f"Bearer {create_token(store, 'test-admin', ['admin'])}"}
+
+
 @pytest.fixture
 def client(hanoi: DuckStore) -> TestClient:
-    return TestClient(create_app(hanoi, load_settings({"SUVAR_MAX_BATCH": "5000"})))
+    """The API over ``hanoi``, authenticated as an admin token by default (override the header per request)."""
+    return TestClient(create_app(hanoi, load_settings({"SUVAR_MAX_BATCH": "5000"})), headers=admin_headers(hanoi))
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ def test_raise_is_idempotent_and_operators_acknowledge(hanoi: DuckStore) -> None
                    start=pd.Timestamp("2024-01-01T03:00Z"), detail={"candidates": [["10", 0.4]]})
     first = hanoi.raise_alarm(record)
     assert hanoi.raise_alarm(record) == first and len(hanoi.alarms()) == 1
-    client = TestClient(create_app(hanoi))
+    client = TestClient(create_app(hanoi), headers={"Authorization": f"Bearer {create_token(hanoi, 'ro', ['read'])}"})
     listed = client.get("/api/v1/alarms", params={"status": "open"}).json()
     assert listed[0]["detail"]["candidates"] == [["10", 0.4]] and listed[0]["start_ts"].startswith("2024-01-01T03")
-    assert client.post(f"/api/v1/alarms/{first}/ack").status_code == 401
+    assert client.post(f"/api/v1/alarms/{first}/ack", headers={"Authorization": ""}).status_code == 401
     reader = create_token(hanoi, "viewer", ["read"])
-    assert client.post(f"/api/v1/alarms/{first}/ack", headers={"Authorization": f"Bearer {reader}"}).status_code == 401
+    assert client.post(f"/api/v1/alarms/{first}/ack", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
     operator = create_token(hanoi, "operator-1", ["operate"])
     auth = {"Authorization": f"Bearer {operator}"}
     acked = client.post(f"/api/v1/alarms/{first}/ack", headers=auth).json()

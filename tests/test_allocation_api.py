@@ -16,7 +16,9 @@ VALLEY = json.loads(json.dumps(  # as a client would send it: dates as ISO text
 
 @pytest.fixture
 def api(store: DuckStore) -> TestClient:
-    return TestClient(create_app(store))
+    from suvar.security.tokens import create_token
+
+    return TestClient(create_app(store), headers={"Authorization": f"Bearer {create_token(store, 'ro', ['read'])}"})
 
 
 def test_compare_and_explain(api: TestClient) -> None:
@@ -44,10 +46,10 @@ def test_publish_verify_and_audit_deliveries(api: TestClient, store: DuckStore) 
     from suvar.security.tokens import create_token
 
     body = {"basin": VALLEY, "scenario": "dry", "inflow_factor": 0.6}
-    assert api.post("/api/v1/allocation/publish", json=body).status_code == 401
+    assert api.post("/api/v1/allocation/publish", json=body, headers={"Authorization": ""}).status_code == 401
     operator = create_token(store, "operator", ["operate"])
     denied = api.post("/api/v1/allocation/publish", json=body, headers={"Authorization": f"Bearer {operator}"})
-    assert denied.status_code == 401 and "allocate" in denied.text
+    assert denied.status_code == 403 and "allocate" in denied.text
     commission = {"Authorization": f"Bearer {create_token(store, 'basin commission', ['allocate'])}"}
     first = api.post("/api/v1/allocation/publish", json=body, headers=commission).json()
     second = api.post("/api/v1/allocation/publish", json={**body, "scenario": "normal", "inflow_factor": 1.0},

@@ -83,14 +83,16 @@ def test_cli_verify_backup_restore(hanoi: DuckStore, tmp_path: Path, monkeypatch
     assert runner.invoke(app, ["restore", str(copy)]).exit_code == 2  # an existing store needs --force
 
 
-def test_audit_log_over_the_api_needs_admin(client: TestClient, hanoi: DuckStore) -> None:
+def test_audit_log_over_the_api_needs_audit_right(client: TestClient, hanoi: DuckStore) -> None:
     from suvar.security.tokens import create_token
 
     record(hanoi, "op", "test", {"i": 1})
-    assert client.get("/api/v1/ledger/audit").status_code == 401
+    assert client.get("/api/v1/ledger/audit", headers={"Authorization": ""}).status_code == 401
     reader = create_token(hanoi, "viewer", ["read"])
-    assert client.get("/api/v1/ledger/audit", headers={"Authorization": f"Bearer {reader}"}).status_code == 401
+    assert client.get("/api/v1/ledger/audit", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+    assert client.get("/api/v1/ledger/allocation", headers={"Authorization": f"Bearer {reader}"}).status_code == 200
     admin = {"Authorization": f"Bearer {create_token(hanoi, 'admin-1', ['admin'])}"}
     assert client.get("/api/v1/ledger/audit", headers=admin).json()[0]["content"]["action"] == "test"
     assert client.get("/api/v1/ledger/audit/verify", headers=admin).json()["ok"]
-    assert client.get("/api/v1/ledger/allocation").status_code == 200  # published plans are public
+    auditor = {"Authorization": f"Bearer {create_token(hanoi, 'auditor-1', ['audit'])}"}
+    assert client.get("/api/v1/ledger/audit/verify", headers=auditor).json()["ok"]

@@ -12,8 +12,11 @@ def _readings(n: int, sensor: str = "P-2", value: float = 50.0) -> dict:
                           "value": value + i} for i in range(n)]}
 
 
+NO_AUTH = {"Authorization": ""}  # drops the client fixture's default admin token
+
+
 def test_token_required(client: TestClient) -> None:
-    assert client.post("/api/v1/readings", json=_readings(1)).status_code == 401
+    assert client.post("/api/v1/readings", json=_readings(1), headers=NO_AUTH).status_code == 401
     r = client.post("/api/v1/readings", json=_readings(1), headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401 and r.json()["detail"] == "unknown token"
 
@@ -23,7 +26,7 @@ def test_wrong_scope(client: TestClient, hanoi: DuckStore) -> None:
 
     reader = create_token(hanoi, "panel", ["read"])
     r = client.post("/api/v1/readings", json=_readings(1), headers={"Authorization": f"Bearer {reader}"})
-    assert r.status_code == 401 and "ingest" in r.json()["detail"]
+    assert r.status_code == 403 and "ingest" in r.json()["detail"]
 
 
 def test_batch_idempotent_and_quarantined(client: TestClient, ingest_token: str, hanoi: DuckStore) -> None:

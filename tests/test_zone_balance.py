@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from suvar.api.app import create_app
 from suvar.balance.zone import billed_volumes, meter_daily_volumes, zone_balances, zone_night_flow
 from suvar.network.hydraulics import emitter_coefficient
+from suvar.security.tokens import create_token
 from suvar.store import DuckStore
 
 
@@ -59,7 +60,8 @@ def test_billing_profiled_by_amr() -> None:
 
 def test_api(demo_store: tuple[DuckStore, dict]) -> None:
     store, _ = demo_store
-    client = TestClient(create_app(store))
+    reader = create_token(store, "ltown-reader", ["read"], scope="utility:ltown")
+    client = TestClient(create_app(store), headers={"Authorization": f"Bearer {reader}"})
     monthly = client.get("/api/v1/utilities/ltown/zones/B/balance", params={"from": "2026-10-01", "to": "2026-10-05"})
     assert monthly.status_code == 200
     row = monthly.json()[0]
@@ -74,8 +76,9 @@ def test_report(demo_store: tuple[DuckStore, dict]) -> None:
     import re
 
     store, _ = demo_store
-    html = TestClient(create_app(store)).get("/api/v1/utilities/ltown/report.html",
-                                              params={"from": "2026-10-01", "to": "2026-10-05"}).text
+    reader = {"Authorization": f"Bearer {create_token(store, 'reader', ['read'])}"}
+    html = TestClient(create_app(store), headers=reader).get("/api/v1/utilities/ltown/report.html",
+                                                             params={"from": "2026-10-01", "to": "2026-10-05"}).text
     assert re.findall(r"<h2>(.*?)</h2>", html) == ["Lakeside Town (all zones)", "Zone A", "Zone B",
                                                                  "Zone C"]
     # Drawn to scale: in the first balance, the real-loss box is real/SIV of the system-input box's height.

@@ -32,13 +32,14 @@ ingest_app = typer.Typer(help="Telemetry ingestion from files and MQTT.", no_arg
 quarantine_app = typer.Typer(help="Rejected telemetry, kept with its reason.", no_args_is_help=True)
 query_app = typer.Typer(help="Time series per sensor and aggregates per zone.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Users: roles, scopes, passwords and TOTP.", no_args_is_help=True)
 demo_app = typer.Typer(help="The deterministic demo country.", no_args_is_help=True)
 audit_log_app = typer.Typer(help="The tamper-evident audit log of every write.", no_args_is_help=True)
 for sub, name in [(db_app, "db"), (network_app, "network"), (sensors_app, "sensors"), (ingest_app, "ingest"),
                   (quarantine_app, "quarantine"), (query_app, "query"), (token_app, "token"), (demo_app, "demo"),
                   (audit_app, "audit"), (projects_app, "projects"), (agri_app, "agri"),
                   (leaks_app, "leaks"), (allocate_app, "allocate"), (ledger_app, "ledger"),
-                  (alarms_app, "alarms"), (audit_log_app, "audit-log")]:
+                  (alarms_app, "alarms"), (audit_log_app, "audit-log"), (user_app, "user")]:
     app.add_typer(sub, name=name)
 app.add_typer(export_app, name="export")
 app.add_typer(cluster_app, name="cluster")
@@ -90,14 +91,22 @@ def serve(
     import uvicorn
 
     from suvar.api.app import create_app
+    from suvar.security.users import demo_login_path
     from suvar.telemetry.mqtt import MqttIngest
 
     settings = load_settings()
     store = _store()
+    login = demo_login_path(store)
+    if login is not None and login.exists():
+        typer.echo(f"demo login (user and password): {login}", err=True)
+    listen = host or settings.host
+    if listen not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: listening on {listen}, beyond this machine; put a TLS-terminating proxy in front "
+                   "(SECURITY.md)", err=True)
     if mqtt:
         ingest = MqttIngest(store, mqtt, topic, settings=settings)
         threading.Thread(target=ingest.run, daemon=True, name="mqtt-ingest").start()
-    uvicorn.run(create_app(store, settings), host=host or settings.host, port=port or settings.port,
+    uvicorn.run(create_app(store, settings), host=listen, port=port or settings.port,
                 log_level="info")
 
 
@@ -269,8 +278,13 @@ def query_zone(
 
 @token_app.command("create")
 def token_create(
-    name: str, scopes: Annotated[str, typer.Option(help="comma-separated: ingest, read, admin")] = "ingest",
+    name: str,
+    scopes: Annotated[str, typer.Option(help="comma-separated: ingest, read, operate, allocate, audit, admin")
+                      ] = "ingest",
     days: Annotated[int, typer.Option(help="validity in days")] = 365,
+    scope: Annotated[str, typer.Option(help="country, utility:<id> or basin:<name>")] = "country",
+    device: Annotated[str | None, typer.Option(help="bind to a field device: it may ingest only the sensors "
+                                               "bound to it (suvar sensors device)")] = None,
 ) -> None:
     """Create an API token; its secret is printed once."""
     from suvar.security.tokens import create_token
@@ -278,10 +292,77 @@ def token_create(
     store = _store()
     wanted = [s.strip() for s in scopes.split(",") if s.strip()]
     try:
-        typer.echo(create_token(store, name, wanted, days))
+        typer.echo(create_token(store, name, wanted, days, scope=scope, device_id=device))
     except ValueError as exc:
         _fail(str(exc))
-    _audit(store, "token_create", {"name": name, "scopes": wanted, "days": days})  # never the secret
+    _audit(store, "token_create", {"name": name, "scopes": wanted, "days": days, "scope": scope,
+                                   "device": device})  # never the secret
+
+
+@sensors_app.command("device")
+def sensors_device(
+    device: Annotated[str, typer.Argument(help="device id (its MQTT topic is suvar/DEVICE/readings)")],
+    sensors: Annotated[list[str], typer.Argument(help="sensor ids the device reports")],
+    unbind: Annotated[bool, typer.Option("--unbind", help="unbind these sensors from any device")] = False,
+) -> None:
+    """Bind sensors to the field device that reports them: its device token and MQTT topic write only these."""
+    store = _store()
+    found = store.set_sensor_device(sensors, None if unbind else device)
+    if found < len(set(sensors)):
+        _fail(f"{len(set(sensors)) - found} of the sensors are not registered")
+    _audit(store, "sensors_device", {"device": None if unbind else device, "sensors": sorted(set(sensors))})
+    typer.echo(f"{found} sensors {'unbound' if unbind else f'bound to {device}'}")
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator, analyst, commission, auditor or viewer")],
+    scope: Annotated[str, typer.Option(help="country, utility:<id> or basin:<name>")] = "country",
+    locale: Annotated[str, typer.Option(help="panel language, e.g. en, fr, ar")] = "en",
+    totp: Annotated[bool, typer.Option("--totp", help="require a TOTP code (always for admin and commission)")
+                    ] = False,
+    oidc_only: Annotated[bool, typer.Option("--oidc-only", help="no password: logs in through OIDC only")] = False,
+) -> None:
+    """Create a user. The password is asked for twice (or read from SUVAR_NEW_PASSWORD); when TOTP applies, the
+    provisioning URI (otpauth://...) is printed once for the user's authenticator app."""
+    import os
+
+    from suvar.security.users import create_user
+
+    password = None
+    if not oidc_only:
+        password = os.environ.get("SUVAR_NEW_PASSWORD") or typer.prompt(
+            f"password for {username}", hide_input=True, confirmation_prompt=True)
+    store = _store()
+    try:
+        made = create_user(store, username, password, role, scope, locale, totp=totp or None)
+    except ValueError as exc:
+        _fail(str(exc))
+    _audit(store, "user_create", {"username": username, "role": role, "scope": scope, "locale": locale,
+                                  "totp": made.totp_uri is not None, "oidc_only": oidc_only})
+    typer.echo(f"user {username} created: role {role}, scope {scope}")
+    if made.totp_uri:
+        typer.echo(f"TOTP provisioning URI (add it to an authenticator app; shown once):\n{made.totp_uri}")
+
+
+@user_app.command("list")
+def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Users with their role, scope, locale, TOTP and status (never a secret)."""
+    _print_frame(_store().users(), as_json)
+
+
+@user_app.command("disable")
+def user_disable(username: str, enable: Annotated[bool, typer.Option("--enable", help="enable instead")] = False
+                 ) -> None:
+    """Disable a user (their sessions stop at once) or enable them again."""
+    store = _store()
+    if not store.update_user(username, disabled=not enable):
+        _fail(f"no user {username!r}")
+    if not enable:
+        store.delete_sessions(username=username)
+    _audit(store, "user_enable" if enable else "user_disable", {"username": username})
+    typer.echo(f"user {username} {'enabled' if enable else 'disabled'}")
 
 
 @audit_log_app.command("verify")

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from suvar.allocation.audit import delivery_audit, plan_totals
 from suvar.allocation.explain import explain, plan_record
@@ -29,7 +32,11 @@ from suvar.ledger import verify as ledger_check
 from suvar.network.geojson import network_geojson
 from suvar.projects.ranking import Portfolio, rank_projects
 from suvar.security.audit_log import record
-from suvar.security.tokens import check_token, hash_token
+from suvar.security.authz import Denied, authorize, basins, identify, writable_sensors_problem
+from suvar.security.ratelimit import RateLimiter
+from suvar.security.roles import Identity, rule_for
+from suvar.security.sessions import COOKIE, end_session, start_session
+from suvar.security.users import LoginError, authenticate
 from suvar.store import Store, open_store
 from suvar.store.duck import AGGREGATES
 from suvar.telemetry.ingest import ingest_batch, sensor_index
@@ -47,6 +54,23 @@ class Reading(BaseModel):
 
 class ReadingsBatch(BaseModel):
     readings: list[Reading]
+
+
+class Login(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=128)
+    totp: str | None = Field(None, max_length=10, description="the current TOTP code, when the user has TOTP")
+
+
+class Me(BaseModel):
+    username: str
+    role: str | None = Field(description="the user's role; null for an API token")
+    scope: str
+    locale: str
+
+
+#: Login attempts allowed per client address per minute (OWASP ASVS 4.0.3 V2.2.1, anti-automation).
+LOGIN_ATTEMPTS_PER_MIN = 30
 
 
 class IngestResult(BaseModel):
@@ -85,28 +109,115 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         return state["store"]
 
     StoreDep = Annotated[Store, Depends(get_store)]
+    limiter = RateLimiter(settings.rate_limit_per_min)
+    login_limiter = RateLimiter(LOGIN_ATTEMPTS_PER_MIN)
 
-    def _token_name(store: Store, authorization: str | None, scope: str) -> str:
-        token = authorization.removeprefix("Bearer ").strip() if authorization else None
-        problem = check_token(store, token, scope)
-        if problem:
-            raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
-        return store.token(hash_token(token))["name"]
+    def _route(scope: Scope) -> tuple[APIRoute | None, dict[str, str]]:
+        for route in app.router.routes:
+            match, child = route.matches(scope)
+            if match == Match.FULL:
+                return (route if isinstance(route, APIRoute) else None), child.get("path_params", {})
+        return None, {}
+
+    def _check(request: Request) -> Identity | None:
+        """Authenticate and authorise a request by its route's rule (deny by default); the identity or None."""
+        route, params = _route(request.scope)
+        if route is None:  # static files, the OpenAPI schema and docs, or no route (404/405 follow)
+            return None
+        rule = rule_for(request.method, route.path)
+        if rule is None:
+            raise Denied(403, f"no access rule for {request.method} {route.path}: denied by default")
+        store = get_store()
+        try:
+            identity = identify(store, request.headers.get("authorization"), request.cookies.get(COOKIE))
+        except Denied:
+            if rule.scope == "public":
+                return None
+            raise
+        if rule.scope == "public":
+            return identity
+        authorize(store, identity, rule, params)
+        if identity.kind == "user" and request.method not in ("GET", "HEAD", "OPTIONS") and not _same_origin(request):
+            raise Denied(403, "cross-site request refused")
+        wait = limiter.take(identity.key)
+        if wait:
+            raise Denied(429, f"rate limit of {settings.rate_limit_per_min:g} requests per minute exceeded",
+                         {"Retry-After": RateLimiter.retry_after(wait)})
+        return identity
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse({"detail": f"request body over {settings.max_body_bytes} bytes"}, status_code=413)
+    async def access_control(request: Request, call_next):  # type: ignore[no-untyped-def]
+        try:
+            request.state.identity = await run_in_threadpool(_check, request)
+        except Denied as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
         return await call_next(request)
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    def me_of(request: Request) -> Identity:
+        identity = getattr(request.state, "identity", None)
+        if identity is None:  # unreachable behind access_control; kept so that a handler never runs anonymous
+            raise HTTPException(401, "not authenticated")
+        return identity
+
+    Who = Annotated[Identity, Depends(me_of)]
+
     @app.get("/api/v1/health")
-    def health(store: StoreDep) -> dict[str, Any]:
-        return {"status": "ok", "schema_version": store.schema_version(), "readings": store.reading_count()}
+    def health(request: Request, store: StoreDep) -> dict[str, Any]:
+        """Liveness and schema version (public); the reading count too for a caller with the read right."""
+        out: dict[str, Any] = {"status": "ok", "schema_version": store.schema_version()}
+        identity = getattr(request.state, "identity", None)
+        if identity is not None and identity.can("read"):
+            out["readings"] = store.reading_count()
+        return out
+
+    @app.post("/api/v1/login", response_model=Me, responses={401: {"description": "refused"},
+                                                            429: {"description": "too many attempts"}})
+    def login(body: Login, request: Request, response: Response, store: StoreDep) -> dict[str, Any]:
+        """Log in with a password (and the TOTP code where the user has one): sets the HttpOnly, SameSite=Strict
+        ``suvar_session`` cookie. Every refusal looks the same; each attempt goes to the audit log."""
+        if not _same_origin(request):
+            raise HTTPException(403, "cross-site request refused")
+        where = _client(request)
+        wait = login_limiter.take(f"login:{request.client.host if request.client else '?'}")
+        if wait:
+            raise HTTPException(429, "too many login attempts", headers={"Retry-After": RateLimiter.retry_after(wait)})
+        try:
+            identity = authenticate(store, body.username, body.password, body.totp)
+        except LoginError as exc:
+            record(store, body.username, "login_failed", {"method": "password", "reason": exc.reason}, where)
+            raise HTTPException(401, str(exc)) from None
+        session_id = start_session(store, identity.name, settings.session_ttl_s, where)
+        record(store, identity.name, "login", {"method": "password"}, where)
+        _set_session_cookie(response, request, session_id, settings.session_ttl_s)
+        return identity.public()
+
+    @app.post("/api/v1/logout", status_code=204, response_class=Response)
+    def logout(request: Request, store: StoreDep) -> Response:
+        """End this browser's session (if any) and clear its cookie."""
+        response = Response(status_code=204)
+        if end_session(store, request.cookies.get(COOKIE)):
+            identity = getattr(request.state, "identity", None)
+            record(store, identity.name if identity else "?", "logout", {}, _client(request))
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @app.get("/api/v1/me", response_model=Me)
+    def me(who: Who) -> dict[str, Any]:
+        """Who this request is: a user's name, role, scope and locale (a token's name and scope, role null)."""
+        return who.public()
+
+    def _utility_filter(store: Store, who: Identity, frame: pd.DataFrame, column: str = "utility_id"
+                        ) -> pd.DataFrame:
+        if who.country or frame.empty:
+            return frame
+        utility_basins = basins(store, who)
+        return frame[[who.allows_utility(u, utility_basins) for u in frame[column]]]
 
     @app.get("/api/v1/utilities")
-    def utilities(store: StoreDep) -> list[dict[str, Any]]:
-        return _records(store.utilities())
+    def utilities(store: StoreDep, who: Who) -> list[dict[str, Any]]:
+        return _records(_utility_filter(store, who, store.utilities()))
 
     @app.get("/api/v1/utilities/{utility_id}/zones")
     def zones(utility_id: str, store: StoreDep) -> list[dict[str, Any]]:
@@ -120,8 +231,9 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         return network_geojson(nodes, store.links(utility_id), store.sensors(utility_id))
 
     @app.get("/api/v1/sensors")
-    def sensors(store: StoreDep, utility: str | None = None, zone: str | None = None) -> list[dict[str, Any]]:
-        return _records(store.sensors(utility, zone))
+    def sensors(store: StoreDep, who: Who, utility: str | None = None, zone: str | None = None
+                ) -> list[dict[str, Any]]:
+        return _records(_utility_filter(store, who, store.sensors(utility, zone)))
 
     @app.get("/api/v1/sensors/{sensor_id}/series")
     def sensor_series(
@@ -234,13 +346,13 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         return allocation_report_html(f"Allocation plans, {body['basin'].get('name', 'basin')}", results)
 
     @app.post("/api/v1/allocation/publish")
-    def allocation_publish(
-        body: dict[str, Any], request: Request, store: StoreDep,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
+    def allocation_publish(body: dict[str, Any], request: Request, store: StoreDep, who: Who) -> dict[str, Any]:
         """Allocate ``basin`` at ``inflow_factor`` and append the plan to the ``allocation`` ledger (inputs hash,
-        rule, outputs, time, author, previous hash); needs a token with the ``allocate`` scope."""
-        author = _token_name(store, authorization, "allocate")
+        rule, outputs, time, author, previous hash); needs the ``allocate`` right over the basin."""
+        author = who.name
+        basin_name = body["basin"].get("name") if isinstance(body.get("basin"), dict) else None
+        if not who.allows_basin(basin_name):
+            raise HTTPException(403, f"basin {basin_name!r} is outside the scope {who.scope}")
         scenario = str(body.get("scenario", "base"))
         results = _allocate({**body, "scenarios": {scenario: body.get("inflow_factor", 1.0)}})
         plan = plan_record(results[scenario], basin_sha256(parse_basin(body["basin"], "basin")), scenario)
@@ -251,23 +363,16 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
                                                      "scenario": scenario}, _client(request))
         return {"index": entry["index"], "hash": entry["hash"], "prev_hash": entry["prev_hash"]}
 
-    def _readable_ledger(store: Store, ledger: str, authorization: str | None) -> DatabaseLedgerStore:
-        """Published plans are public; any other ledger (the audit log) needs an ``admin`` token."""
-        if ledger != "allocation":
-            _token_name(store, authorization, "admin")
-        return DatabaseLedgerStore(store, ledger)
-
     @app.get("/api/v1/ledger/{ledger}/verify")
-    def ledger_verify(ledger: str, store: StoreDep, head: str | None = None,
-                      authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
-        """Check every entry's hash and link; ``head`` (a hash kept elsewhere) also catches a cut tail."""
-        return ledger_check(_readable_ledger(store, ledger, authorization), expected_head=head)
+    def ledger_verify(ledger: str, store: StoreDep, head: str | None = None) -> dict[str, Any]:
+        """Check every entry's hash and link; ``head`` (a hash kept elsewhere) also catches a cut tail. Published
+        plans (``allocation``) need the read right; any other ledger (the audit log) the audit right."""
+        return ledger_check(DatabaseLedgerStore(store, ledger), expected_head=head)
 
     @app.get("/api/v1/ledger/{ledger}")
-    def ledger_entries(ledger: str, store: StoreDep,
-                       authorization: Annotated[str | None, Header()] = None) -> list[dict[str, Any]]:
-        """The entries of a ledger in stored order."""
-        return list(_readable_ledger(store, ledger, authorization).entries())
+    def ledger_entries(ledger: str, store: StoreDep) -> list[dict[str, Any]]:
+        """The entries of a ledger in stored order (rights as for ``verify``)."""
+        return list(DatabaseLedgerStore(store, ledger).entries())
 
     @app.post("/api/v1/allocation/deliveries")
     def allocation_deliveries(body: dict[str, Any], store: StoreDep) -> dict[str, Any]:
@@ -289,35 +394,33 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
 
     @app.get("/api/v1/alarms")
     def alarms(
-        store: StoreDep, status: str | None = None, kind: str | None = None, scope: str | None = None,
+        store: StoreDep, who: Who, status: str | None = None, kind: str | None = None, scope: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Alarms (leak, sensor_fault, drought, data_quality), newest first."""
+        """Alarms (leak, sensor_fault, drought, data_quality) within the caller's scope, newest first."""
         frame = store.alarms(status=status, kind=kind, scope=scope)
+        if not who.country and len(frame):
+            utility_basins = basins(store, who)
+            frame = frame[[who.allows_area(a, utility_basins) for a in frame["scope"]]]
         rows = _records(frame)
         for row in rows:
             row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
         return rows
 
     @app.post("/api/v1/alarms/{alarm_id}/{action}")
-    def alarm_action(
-        alarm_id: int, action: str, request: Request, store: StoreDep,
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
-        """Acknowledge (``ack``) or ``close`` an alarm; needs a token with the ``operate`` scope."""
-        who = _token_name(store, authorization, "operate")
+    def alarm_action(alarm_id: int, action: str, request: Request, store: StoreDep, who: Who) -> dict[str, Any]:
+        """Acknowledge (``ack``) or ``close`` an alarm; needs the ``operate`` right over the alarm's scope."""
         if action not in ("ack", "close"):
             raise HTTPException(404, "action must be ack or close")
-        record(store, who, f"alarm_{action}", {"alarm_id": alarm_id}, _client(request))
-        if not store.set_alarm_status(alarm_id, "acknowledged" if action == "ack" else "closed", who):
+        record(store, who.name, f"alarm_{action}", {"alarm_id": alarm_id}, _client(request))
+        if not store.set_alarm_status(alarm_id, "acknowledged" if action == "ack" else "closed", who.name):
             raise HTTPException(404, f"no alarm {alarm_id}")
         return _records(store.alarms().query("alarm_id == @alarm_id"))[0]
 
     @app.post("/api/v1/readings", response_model=IngestResult, openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": ReadingsBatch.model_json_schema()}}}})
-    async def post_readings(
-        request: Request, store: StoreDep, authorization: Annotated[str | None, Header()] = None,
-    ) -> dict[str, Any]:
-        who = _token_name(store, authorization, "ingest")
+    async def post_readings(request: Request, store: StoreDep, who: Who) -> dict[str, Any]:
+        """Ingest a batch of readings: ``ingest`` right; a device token writes only its device's sensors, a
+        scoped identity only its utilities' sensors (403 naming them otherwise)."""
         try:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -331,15 +434,25 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
             batch = read_records(items, "http")
         except FormatError as exc:
             raise HTTPException(422, str(exc)) from None
+        if who.device_id is not None or not who.country:
+            named = [s for s in set(batch.column("sensor_id").to_pylist()) if s is not None]
+            problem = await run_in_threadpool(writable_sensors_problem, store, who, named)
+            if problem:
+                raise HTTPException(403, problem)
         counts = await run_in_threadpool(ingest_batch, store, batch, "http", sensors=sensor_index(store),
-                                         settings=settings, who=who, where=_client(request))
+                                         settings=settings, who=who.name, where=_client(request))
         return counts.as_dict()
 
     @app.get("/api/v1/quarantine")
     def quarantine(
-        store: StoreDep, reason: str | None = None, source: str | None = None, limit: int = Query(100, le=10_000),
+        store: StoreDep, who: Who, reason: str | None = None, source: str | None = None,
+        limit: int = Query(100, le=10_000),
     ) -> list[dict[str, Any]]:
-        return _records(store.quarantine(reason=reason, source=source, limit=limit))
+        """Quarantined rows, newest first; a scoped caller sees only rows naming its utilities' sensors."""
+        sensor_ids = None
+        if not who.country:
+            sensor_ids = list(_utility_filter(store, who, store.sensors())["sensor_id"])
+        return _records(store.quarantine(reason=reason, source=source, limit=limit, sensor_ids=sensor_ids))
 
     if (PANEL / "static").is_dir():
         app.mount("/static", StaticFiles(directory=PANEL / "static"), name="static")
@@ -349,6 +462,61 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         return (PANEL / "templates" / "index.html").read_text()
 
     return app
+
+
+class BodyLimit:
+    """Refuse a request body over ``max_bytes`` with 413, whether it declares its length or streams in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await too_big(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _BodyTooLarge:
+            if not started:
+                await too_big(scope, receive, send)
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised while a route reads its body; FastAPI answers it as the 413 it is."""
+
+
+def _same_origin(request: Request) -> bool:
+    """False for a state-changing browser request sent from another site (OWASP CSRF prevention cheat sheet,
+    "verifying origin with standard headers"), on top of the SameSite=Strict cookie."""
+    origin = request.headers.get("origin")
+    return not origin or origin.split("://", 1)[-1] == request.headers.get("host")
+
+
+def _set_session_cookie(response: Response, request: Request, session_id: str, ttl_s: float) -> None:
+    response.set_cookie(COOKIE, session_id, max_age=int(ttl_s), path="/", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
 
 
 def _client(request: Request) -> str | None:

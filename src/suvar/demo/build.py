@@ -34,6 +34,7 @@ from suvar.network.epanet import import_network
 from suvar.network.hydraulics import Leak, simulate
 from suvar.network.registry import check_sensors
 from suvar.network.zones import apply_zones
+from suvar.security.users import DEMO_USER, create_demo_user, demo_login_path
 from suvar.store import Store
 from suvar.telemetry.ingest import ingest_file
 from suvar.telemetry.quality import scan_data_quality
@@ -126,6 +127,10 @@ def build_demo(
         progress("Lakeside Town: scanning SCADA telemetry for leaks")
         events = scan_utility(store, "ltown", train_days=7)
         summary["utilities"]["ltown"]["leak_alarms"] = [e.as_dict() for e in events]
+    password = create_demo_user(store)  # no default passwords: a random one, shown once and kept in a 0600 file
+    if password:
+        summary["login"] = {"username": DEMO_USER, "file": str(demo_login_path(store))}
+        progress(f"Demo login: user {DEMO_USER}, password {password} (kept in {demo_login_path(store)}, mode 0600)")
     return summary
 
 

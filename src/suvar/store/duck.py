@@ -160,12 +160,12 @@ class DuckStore:
 
     # -- registry ---------------------------------------------------------------------------------------
     def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
-        cols = ["kind", "country", "flow_units", "source_file"]
+        cols = ["kind", "country", "flow_units", "source_file", "basin"]
         values = [attrs.get(c) for c in cols]
         with self._tx() as con:
             con.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
             con.execute(
-                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [utility_id, name, *values],
             )
 
@@ -278,16 +278,107 @@ class DuckStore:
             [utility_id, start, end],
         )
 
-    # -- tokens -----------------------------------------------------------------------------------------
-    def add_token(self, token_hash: str, name: str, scopes: str, expires_at: datetime | None) -> None:
+    # -- tokens, users, sessions ------------------------------------------------------------------------
+    def add_token(self, token_hash: str, name: str, scopes: str, expires_at: datetime | None,
+                  scope: str = "country", device_id: str | None = None) -> None:
         with self._tx() as con:
             con.execute(
-                "INSERT INTO api_tokens VALUES (?, ?, ?, now()::TIMESTAMP, ?)", [token_hash, name, scopes, expires_at]
+                "INSERT INTO api_tokens (token_hash, name, scopes, created_at, expires_at, scope, device_id) "
+                "VALUES (?, ?, ?, now()::TIMESTAMP, ?, ?, ?)", [token_hash, name, scopes, expires_at, scope, device_id]
             )
 
     def token(self, token_hash: str) -> dict | None:
         df = self._df("SELECT * FROM api_tokens WHERE token_hash = ?", [token_hash])
         return None if df.empty else df.iloc[0].to_dict()
+
+    def add_user(self, user: dict) -> None:
+        """Insert a user (keys as the ``users`` columns, ``created_at`` set here); a taken name is an error."""
+        cols = ["username", "password_hash", "role", "scope", "locale", "totp_secret", "disabled"]
+        with self._tx() as con:
+            if con.execute("SELECT count(*) FROM users WHERE username = ?", [user["username"]]).fetchall()[0][0]:
+                raise ValueError(f"user {user['username']!r} already exists")
+            con.execute(f"INSERT INTO users ({', '.join(cols)}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                        "now()::TIMESTAMP)", [user.get(c) for c in cols[:-1]] + [bool(user.get("disabled"))])
+
+    def user(self, username: str) -> dict | None:
+        with self._lock:
+            cur = self._con.execute("SELECT * FROM users WHERE username = ?", [username])
+            rows = cur.fetchall()
+            names = [d[0] for d in cur.description]
+        return dict(zip(names, rows[0], strict=True)) if rows else None
+
+    def users(self) -> pd.DataFrame:
+        """Every user without secrets: username, role, scope, locale, totp (bool), disabled, created_at."""
+        return self._df("SELECT username, role, scope, locale, totp_secret IS NOT NULL AS totp, disabled, created_at "
+                        "FROM users ORDER BY username")
+
+    def update_user(self, username: str, **fields: object) -> bool:
+        """Set some of password_hash, role, scope, locale, totp_secret, totp_last_step, disabled; False when no
+        such user."""
+        allowed = {"password_hash", "role", "scope", "locale", "totp_secret", "totp_last_step", "disabled"}
+        bad = set(fields) - allowed
+        if bad or not fields:
+            raise ValueError(f"cannot update {sorted(bad) or 'nothing'}")
+        with self._tx() as con:
+            if not con.execute("SELECT count(*) FROM users WHERE username = ?", [username]).fetchall()[0][0]:
+                return False
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            con.execute(f"UPDATE users SET {sets} WHERE username = ?", [*fields.values(), username])
+        return True
+
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record ``step`` as the user's last accepted TOTP step unless it is not newer than the last one
+        (RFC 6238 section 5.2: a code is accepted once); True when claimed."""
+        with self._tx() as con:
+            rows = con.execute("SELECT totp_last_step FROM users WHERE username = ?", [username]).fetchall()
+            if not rows or (rows[0][0] is not None and rows[0][0] >= step):
+                return False
+            con.execute("UPDATE users SET totp_last_step = ? WHERE username = ?", [step, username])
+        return True
+
+    def add_session(self, session_hash: str, username: str, expires_at: datetime, client: str | None) -> None:
+        """Store a new session and drop every expired one."""
+        with self._tx() as con:
+            con.execute("DELETE FROM sessions WHERE expires_at < now()::TIMESTAMP")
+            con.execute("INSERT INTO sessions VALUES (?, ?, now()::TIMESTAMP, ?, ?)",
+                        [session_hash, username, expires_at, client])
+
+    def session(self, session_hash: str) -> dict | None:
+        """The unexpired session with this hash, or None."""
+        row = self._one("SELECT username, created_at, expires_at FROM sessions WHERE session_hash = ? "
+                        "AND expires_at >= now()::TIMESTAMP", [session_hash])
+        return None if row is None else dict(zip(("username", "created_at", "expires_at"), row, strict=True))
+
+    def delete_sessions(self, *, session_hash: str | None = None, username: str | None = None) -> int:
+        """End one session, or every session of a user; returns how many ended."""
+        if (session_hash is None) == (username is None):
+            raise ValueError("give exactly one of session_hash and username")
+        column, value = ("session_hash", session_hash) if session_hash is not None else ("username", username)
+        with self._tx() as con:
+            n = con.execute(f"SELECT count(*) FROM sessions WHERE {column} = ?", [value]).fetchall()[0][0]
+            con.execute(f"DELETE FROM sessions WHERE {column} = ?", [value])
+        return int(n)
+
+    def utility_basins(self) -> dict[str, str | None]:
+        """utility id -> the basin it belongs to (for ``basin:<name>`` scopes)."""
+        with self._lock:
+            rows = self._con.execute("SELECT utility_id, basin FROM utilities").fetchall()
+        return dict(rows)
+
+    def sensor_owners(self) -> dict[str, tuple[str, str | None]]:
+        """sensor id -> (utility id, device id or None), for scope and device checks."""
+        with self._lock:
+            rows = self._con.execute("SELECT sensor_id, utility_id, device_id FROM sensors").fetchall()
+        return {s: (u, d) for s, u, d in rows}
+
+    def set_sensor_device(self, sensor_ids: list[str], device_id: str | None) -> int:
+        """Bind sensors to the field device that reports them (None unbinds); returns how many were found."""
+        with self._tx() as con:
+            n = con.execute("SELECT count(*) FROM sensors WHERE sensor_id IN (SELECT unnest(?::VARCHAR[]))",
+                            [list(sensor_ids)]).fetchall()[0][0]
+            con.execute("UPDATE sensors SET device_id = ? WHERE sensor_id IN (SELECT unnest(?::VARCHAR[]))",
+                        [device_id, list(sensor_ids)])
+        return int(n)
 
     # -- alarms ---------------------------------------------------------------------------------------
     def raise_alarm(self, alarm: dict) -> int:
@@ -313,6 +404,11 @@ class DuckStore:
             "AND (? IS NULL OR scope = ?) ORDER BY alarm_id DESC",
             [status, status, kind, kind, scope, scope],
         )
+
+    def alarm_scope(self, alarm_id: int) -> str | None:
+        """The scope (utility or basin) of an alarm, or None when there is no such alarm."""
+        row = self._one("SELECT scope FROM alarms WHERE alarm_id = ?", [alarm_id])
+        return row[0] if row else None
 
     def set_alarm_status(self, alarm_id: int, status: str, who: str) -> bool:
         """Acknowledge or close an alarm; False when there is no such alarm."""
@@ -450,14 +546,17 @@ class DuckStore:
         return counts
 
     def quarantine(
-        self, *, reason: str | None = None, source: str | None = None, limit: int = 100
+        self, *, reason: str | None = None, source: str | None = None, limit: int = 100,
+        sensor_ids: list[str] | None = None,
     ) -> pd.DataFrame:
+        """Quarantined rows, newest batch first; ``sensor_ids`` keeps only the rows naming one of them."""
         return self._df(
             """SELECT q.batch_id, b.received_at, q.source, q.position, q.reason, q.detail, q.sensor_id, q.raw
                FROM quarantine q JOIN ingest_batches b USING (batch_id)
                WHERE (? IS NULL OR q.reason = ?) AND (? IS NULL OR q.source = ?)
+                 AND (?::VARCHAR[] IS NULL OR q.sensor_id IN (SELECT unnest(?::VARCHAR[])))
                ORDER BY q.batch_id DESC, q.position LIMIT ?""",
-            [reason, reason, source, source, int(limit)],
+            [reason, reason, source, source, sensor_ids, sensor_ids, int(limit)],
         )
 
     def conflicts(self, limit: int = 100) -> pd.DataFrame:

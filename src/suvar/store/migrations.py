@@ -180,6 +180,34 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        5,
+        "users, sessions, token scopes and devices, sensor devices, utility basins",
+        [
+            """CREATE TABLE users (
+                username VARCHAR PRIMARY KEY,
+                password_hash VARCHAR,            -- argon2id (PHC string); NULL: OIDC login only
+                role VARCHAR NOT NULL,            -- admin, operator, analyst, commission, auditor, viewer
+                scope VARCHAR NOT NULL,           -- country, utility:<id> or basin:<name>
+                locale VARCHAR NOT NULL,
+                totp_secret VARCHAR,              -- base32 RFC 6238 secret; NULL: no second factor
+                totp_last_step BIGINT,            -- last accepted TOTP time step (no replay, RFC 6238 5.2)
+                disabled BOOLEAN NOT NULL,
+                created_at TIMESTAMP NOT NULL
+            )""",
+            """CREATE TABLE sessions (
+                session_hash VARCHAR PRIMARY KEY, -- SHA-256 of the cookie's random id; the id itself is never stored
+                username VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                expires_at TIMESTAMP NOT NULL,
+                client VARCHAR
+            )""",
+            "ALTER TABLE api_tokens ADD COLUMN scope VARCHAR DEFAULT 'country'",
+            "ALTER TABLE api_tokens ADD COLUMN device_id VARCHAR",  # a device token writes only its sensors
+            "ALTER TABLE sensors ADD COLUMN device_id VARCHAR",     # the field device that reports the sensor
+            "ALTER TABLE utilities ADD COLUMN basin VARCHAR",       # for basin:<name> scopes
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
