@@ -24,6 +24,7 @@ from suvar.allocation.scenario import compare_system, compare_users, run_scenari
 from suvar.allocation.solve import InfeasibleBasinError
 from suvar.balance.audit import water_balance
 from suvar.balance.inputs import AuditInputs
+from suvar.balance.refresh import stored_balances
 from suvar.balance.zone import utility_report, zone_balances, zone_night_flow
 from suvar.config import Settings, load_settings
 from suvar.ledger import DatabaseLedgerStore
@@ -271,6 +272,16 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         except ValueError as exc:
             raise HTTPException(404 if "no zone" in str(exc) else 422, str(exc)) from None
         return _records(frame)
+
+    @app.get("/api/v1/utilities/{utility_id}/balances")
+    def kept_balances(
+        utility_id: str, store: StoreDep, freq: str = Query("daily", pattern="^(daily|monthly)$"),
+        zone: str | None = None, start: str | None = Query(None, alias="from"),
+        end: str | None = Query(None, alias="to"),
+    ) -> list[dict[str, Any]]:
+        """The kept daily or monthly balances of every zone (or ``zone``), as refreshed from stored data
+        (``suvar audit refresh``, or on the server's schedule); ``complete`` is false for a period still open."""
+        return _records(stored_balances(store, utility_id, zone, freq, start, end))
 
     @app.get("/api/v1/utilities/{utility_id}/zones/{zone_id}/nightflow")
     def zone_nightflow(

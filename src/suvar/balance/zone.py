@@ -153,7 +153,10 @@ def zone_balances(
         amr = store.customer_volumes(utility_id, start, end, step_s=86400)
     else:
         billing = store.billing(utility_id, start, end)
+    # Calendar periods clipped to [start, end): a start inside a day or month opens a shorter first period.
     starts = pd.DatetimeIndex([start] if freq is None else pd.date_range(start, end, freq=freq, inclusive="left"))
+    if len(starts) == 0 or starts[0] != start:
+        starts = starts.insert(0, start)
     ends = [*starts[1:], end]
 
     def period_of(ts: pd.Series) -> np.ndarray:

@@ -149,6 +149,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/utilities/{utility_id}/zones/{zone_id}/series"): Rule("read", "utility"),
     ("GET", "/api/v1/utilities/{utility_id}/zones/{zone_id}/balance"): Rule("read", "utility"),
     ("GET", "/api/v1/utilities/{utility_id}/zones/{zone_id}/nightflow"): Rule("read", "utility"),
+    ("GET", "/api/v1/utilities/{utility_id}/balances"): Rule("read", "utility"),
     ("GET", "/api/v1/utilities/{utility_id}/report.html"): Rule("read", "utility"),
     ("GET", "/api/v1/sensors"): Rule("read", "handler"),
     ("GET", "/api/v1/sensors/{sensor_id}/series"): Rule("read", "sensor"),

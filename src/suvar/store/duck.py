@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from suvar.store.kept import KeptBalances
 from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
 
 AGGREGATES = {
@@ -61,7 +62,7 @@ class IngestCounts:
         return self
 
 
-class DuckStore:
+class DuckStore(KeptBalances):
     """Suvar's store on a DuckDB file (or ``:memory:``)."""
 
     def __init__(self, path: str | Path = "var/suvar.duckdb", *, read_only: bool = False) -> None:
@@ -645,6 +646,7 @@ class DuckStore:
                FROM per_meter GROUP BY ALL ORDER BY ALL""",
             [int(step_s), float(step_s), utility_id, start, end],
         )
+
 
 
 def _aggregate(agg: str) -> str:

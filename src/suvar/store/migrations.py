@@ -208,6 +208,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE utilities ADD COLUMN basin VARCHAR",       # for basin:<name> scopes
         ],
     ),
+    (
+        6,
+        "kept zone balances: daily and monthly, refreshed as data arrives",
+        [
+            """CREATE TABLE zone_balances (
+                utility_id VARCHAR NOT NULL,
+                zone_id VARCHAR NOT NULL,
+                freq VARCHAR NOT NULL,            -- daily or monthly
+                period_start TIMESTAMP NOT NULL,  -- UTC
+                period_end TIMESTAMP NOT NULL,
+                complete BOOLEAN NOT NULL,        -- data covers the whole calendar day or month
+                result VARCHAR NOT NULL,          -- the zone_balances row as JSON
+                PRIMARY KEY (utility_id, zone_id, freq, period_start)
+            )""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
