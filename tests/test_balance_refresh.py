@@ -1,5 +1,7 @@
 """Zone balances kept up to date: daily and monthly rows computed as data arrives, read back by the API."""
 
+import time
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -59,3 +61,29 @@ def test_stored_balances_over_the_api(hanoi: Store, client: TestClient) -> None:
 def test_utility_without_readings_is_skipped(hanoi: Store) -> None:
     assert refresh_zone_balances(hanoi) == {}
     assert stored_balances(hanoi, "hanoi", "Z1", "daily").empty
+
+
+def test_demo_keeps_every_zones_balance(demo_store: tuple[Store, dict]) -> None:
+    store, summary = demo_store
+    assert summary["zone_balances"]["ltown"] == {"daily": 3 * 4, "monthly": 3}
+    daily = stored_balances(store, "ltown", None, "daily")
+    assert sorted(set(daily["zone_id"])) == ["A", "B", "C"] and daily["complete"].all()
+    monthly = stored_balances(store, "ltown", None, "monthly")
+    assert not monthly["complete"].any()  # four days of October: the month is still open
+    per_zone = daily.groupby("zone_id")["system_input_volume_m3"].sum()
+    assert monthly.set_index("zone_id")["system_input_volume_m3"].to_dict() == pytest.approx(per_zone.to_dict())
+
+
+def test_server_schedule_refreshes_on_its_own(hanoi: Store) -> None:
+    from suvar.jobs import start_scheduler
+
+    _write(hanoi, "2026-03-01", 1)
+    assert start_scheduler(hanoi, 0) is None  # 0: off
+    stop = start_scheduler(hanoi, 3600)
+    try:
+        deadline = time.monotonic() + 30
+        while stored_balances(hanoi, "hanoi", "Z1", "daily").empty and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+    assert stored_balances(hanoi, "hanoi", "Z1", "daily")["complete"].tolist() == [True]

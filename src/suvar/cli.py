@@ -91,6 +91,7 @@ def serve(
     import uvicorn
 
     from suvar.api.app import create_app
+    from suvar.jobs import start_scheduler
     from suvar.security.users import demo_login_path
     from suvar.telemetry.mqtt import MqttIngest
 
@@ -103,6 +104,7 @@ def serve(
     if listen not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {listen}, beyond this machine; put a TLS-terminating proxy in front "
                    "(SECURITY.md)", err=True)
+    start_scheduler(store, settings.jobs_interval_s)
     if mqtt:
         ingest = MqttIngest(store, mqtt, topic, settings=settings)
         threading.Thread(target=ingest.run, daemon=True, name="mqtt-ingest").start()

@@ -36,6 +36,8 @@ SETTINGS_DOC = {
     "SUVAR_OIDC_REDIRECT_URI": "the callback URL registered with the issuer (default: this server's "
                                "/api/v1/oidc/callback)",
     "SUVAR_OIDC_USERNAME_CLAIM": "ID-token claim naming the local user (default preferred_username)",
+    "SUVAR_JOBS_INTERVAL_S": "seconds between the server's scheduled passes (zone balances, sensor faults); "
+    "0 turns them off (default 3600)",
 }
 
 
@@ -54,6 +56,7 @@ class Settings:
     oidc_client_secret: str = ""
     oidc_redirect_uri: str = ""
     oidc_username_claim: str = "preferred_username"
+    jobs_interval_s: float = 3600.0
     limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
 

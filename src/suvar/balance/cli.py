@@ -100,6 +100,19 @@ def zone(
     typer.echo(frame[cols].round(2).to_string(index=False))
 
 
+@app.command("refresh")
+def refresh(
+    utility: str | None = typer.Option(None, "--utility", "-u", help="one utility (default: all)"),
+) -> None:
+    """Compute and keep every zone's daily and monthly balance for the days new data has reached (the server
+    also does this on its schedule, SUVAR_JOBS_INTERVAL_S)."""
+    from suvar.balance.refresh import refresh_zone_balances
+    from suvar.store import open_store
+
+    report = refresh_zone_balances(open_store(), utility, progress=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(report))
+
+
 @app.command("nightflow")
 def nightflow(
     zone_id: str = typer.Argument(..., help="zone (DMA) id"),

@@ -28,6 +28,7 @@ import pandas as pd
 import wntr
 
 from suvar.alarms import drought_alarms
+from suvar.balance.refresh import refresh_zone_balances
 from suvar.demo.basin import build_demo_basin
 from suvar.leaks.scan import scan_utility
 from suvar.network.epanet import import_network
@@ -123,6 +124,8 @@ def build_demo(
     for utility_id in summary["utilities"]:
         faults = scan_data_quality(store, utility_id)
         summary["utilities"][utility_id]["sensor_faults"] = len(faults)
+    progress("Every zone: daily and monthly water balances")
+    summary["zone_balances"] = refresh_zone_balances(store)
     if days >= 14:  # a week to learn from, a week or more to watch
         progress("Lakeside Town: scanning SCADA telemetry for leaks")
         events = scan_utility(store, "ltown", train_days=7)
