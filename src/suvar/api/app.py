@@ -468,10 +468,9 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     if (PANEL / "static").is_dir():
         app.mount("/static", StaticFiles(directory=PANEL / "static"), name="static")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def panel() -> str:
-        return (PANEL / "templates" / "index.html").read_text()
+    from suvar.api.panel import register_panel  # the panel's pages and aggregate endpoints
 
+    register_panel(app, get_store)
     return app
 
 
