@@ -39,17 +39,21 @@ def _run(label: str, scheduler: str | None, workers: int, job: Any) -> Any:
         return job(dask_mapper(client, stderr_progress(label)))
 
 
+def _json(frame: Any) -> str:
+    return frame.to_json(orient="records", date_format="iso", indent=1, double_precision=15, default_handler=str)
+
+
 def _write(frame: Any, out: Path | None) -> None:
     """Write a frame to ``out`` (.csv, .parquet or .json), or print it as JSON records."""
     if out is None:
-        typer.echo(frame.to_json(orient="records", date_format="iso", indent=1, default_handler=str))
+        typer.echo(_json(frame))
         return
     if out.suffix == ".csv":
         frame.to_csv(out, index=False)
     elif out.suffix == ".parquet":
         frame.astype({c: str for c in frame.columns if frame[c].dtype == object}).to_parquet(out, index=False)
     else:
-        out.write_text(frame.to_json(orient="records", date_format="iso", indent=1, default_handler=str))
+        out.write_text(_json(frame))
     _say(f"wrote {len(frame)} rows to {out}")
 
 
