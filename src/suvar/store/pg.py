@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from suvar.store.duck import SAME_VALUE_RTOL, IngestCounts
+from suvar.store.kept import KeptBalances
 from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
 
 POOL_SIZE = 8  # connections per store object; each thread holds at most one at a time
@@ -129,7 +130,12 @@ def _pg_params(query: str) -> str:
 
 
 def _py(value: Any) -> Any:
-    """A parameter as psycopg adapts it: numpy scalars to Python ones, pandas' missing values to None."""
+    """A parameter as psycopg adapts it: numpy scalars to Python ones, pandas' missing values to None, and NUL
+    characters (which PostgreSQL text cannot hold) to U+FFFD, in writes and in filters alike."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [_py(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if value is pd.NaT or value is pd.NA:
@@ -347,7 +353,7 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-class PostgresStore:
+class PostgresStore(KeptBalances):
     """Suvar's store on a PostgreSQL 15+ database named by a ``postgresql://`` URL."""
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
@@ -455,12 +461,12 @@ class PostgresStore:
 
     # -- registry ---------------------------------------------------------------------------------------
     def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
-        cols = ["kind", "country", "flow_units", "source_file"]
+        cols = ["kind", "country", "flow_units", "source_file", "basin"]
         values = [attrs.get(c) for c in cols]
         with self._tx() as con:
             con.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
             con.execute(
-                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [utility_id, name, *values],
             )
 
@@ -579,15 +585,102 @@ class PostgresStore:
             [utility_id, start, end],
         )
 
-    # -- tokens -----------------------------------------------------------------------------------------
-    def add_token(self, token_hash: str, name: str, scopes: str, expires_at: datetime | None) -> None:
+    # -- tokens, users, sessions ------------------------------------------------------------------------
+    def add_token(self, token_hash: str, name: str, scopes: str, expires_at: datetime | None,
+                  scope: str = "country", device_id: str | None = None) -> None:
         with self._tx() as con:
-            con.execute("INSERT INTO api_tokens VALUES (?, ?, ?, now() AT TIME ZONE 'UTC', ?::TIMESTAMP)",
-                        [token_hash, name, scopes, expires_at])
+            con.execute(
+                "INSERT INTO api_tokens (token_hash, name, scopes, created_at, expires_at, scope, device_id) "
+                "VALUES (?, ?, ?, now() AT TIME ZONE 'UTC', ?::TIMESTAMP, ?, ?)",
+                [token_hash, name, scopes, expires_at, scope, device_id],
+            )
 
     def token(self, token_hash: str) -> dict | None:
         df = self._df("SELECT * FROM api_tokens WHERE token_hash = ?", [token_hash])
         return None if df.empty else df.iloc[0].to_dict()
+
+    def add_user(self, user: dict) -> None:
+        """Insert a user (keys as the ``users`` columns, ``created_at`` set here); a taken name is an error."""
+        cols = ["username", "password_hash", "role", "scope", "locale", "totp_secret", "disabled"]
+        with self._tx() as con:
+            cur = con.execute(f"INSERT INTO users ({', '.join(cols)}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                              "now() AT TIME ZONE 'UTC') ON CONFLICT (username) DO NOTHING",
+                              [user.get(c) for c in cols[:-1]] + [bool(user.get("disabled"))])
+            if cur.rowcount == 0:
+                raise ValueError(f"user {user['username']!r} already exists")
+
+    def user(self, username: str) -> dict | None:
+        with self._pool.connection() as con:
+            cur = con.execute("SELECT * FROM users WHERE username = ?", [username])
+            rows = cur.fetchall()
+            names = [d.name for d in cur.description]
+        return dict(zip(names, rows[0], strict=True)) if rows else None
+
+    def users(self) -> pd.DataFrame:
+        """Every user without secrets: username, role, scope, locale, totp (bool), disabled, created_at."""
+        return self._df("SELECT username, role, scope, locale, totp_secret IS NOT NULL AS totp, disabled, created_at "
+                        "FROM users ORDER BY username")
+
+    def update_user(self, username: str, **fields: object) -> bool:
+        """Set some of password_hash, role, scope, locale, totp_secret, totp_last_step, disabled; False when no
+        such user."""
+        allowed = {"password_hash", "role", "scope", "locale", "totp_secret", "totp_last_step", "disabled"}
+        bad = set(fields) - allowed
+        if bad or not fields:
+            raise ValueError(f"cannot update {sorted(bad) or 'nothing'}")
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields)
+        with self._tx() as con:
+            cur = con.execute(sql.SQL("UPDATE users SET {} WHERE username = %s").format(sets),
+                              [*fields.values(), username])
+            return cur.rowcount > 0
+
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record ``step`` as the user's last accepted TOTP step unless it is not newer than the last one
+        (RFC 6238 section 5.2: a code is accepted once); True when claimed. One conditional UPDATE, so two
+        processes never both accept the same code."""
+        with self._tx() as con:
+            cur = con.execute("UPDATE users SET totp_last_step = ? WHERE username = ? "
+                              "AND (totp_last_step IS NULL OR totp_last_step < ?)", [int(step), username, int(step)])
+            return cur.rowcount > 0
+
+    def add_session(self, session_hash: str, username: str, expires_at: datetime, client: str | None) -> None:
+        """Store a new session and drop every expired one."""
+        with self._tx() as con:
+            con.execute("DELETE FROM sessions WHERE expires_at < now() AT TIME ZONE 'UTC'")
+            con.execute("INSERT INTO sessions VALUES (?, ?, now() AT TIME ZONE 'UTC', ?::TIMESTAMP, ?)",
+                        [session_hash, username, expires_at, client])
+
+    def session(self, session_hash: str) -> dict | None:
+        """The unexpired session with this hash, or None."""
+        row = self._one("SELECT username, created_at, expires_at FROM sessions WHERE session_hash = ? "
+                        "AND expires_at >= now() AT TIME ZONE 'UTC'", [session_hash])
+        return None if row is None else dict(zip(("username", "created_at", "expires_at"), row, strict=True))
+
+    def delete_sessions(self, *, session_hash: str | None = None, username: str | None = None) -> int:
+        """End one session, or every session of a user; returns how many ended."""
+        if (session_hash is None) == (username is None):
+            raise ValueError("give exactly one of session_hash and username")
+        column, value = ("session_hash", session_hash) if session_hash is not None else ("username", username)
+        with self._tx() as con:
+            return con.execute(sql.SQL("DELETE FROM sessions WHERE {} = %s").format(sql.Identifier(column)),
+                               [value]).rowcount
+
+    def utility_basins(self) -> dict[str, str | None]:
+        """utility id -> the basin it belongs to (for ``basin:<name>`` scopes)."""
+        with self._pool.connection() as con:
+            return dict(con.execute("SELECT utility_id, basin FROM utilities").fetchall())
+
+    def sensor_owners(self) -> dict[str, tuple[str, str | None]]:
+        """sensor id -> (utility id, device id or None), for scope and device checks."""
+        with self._pool.connection() as con:
+            rows = con.execute("SELECT sensor_id, utility_id, device_id FROM sensors").fetchall()
+        return {s: (u, d) for s, u, d in rows}
+
+    def set_sensor_device(self, sensor_ids: list[str], device_id: str | None) -> int:
+        """Bind sensors to the field device that reports them (None unbinds); returns how many were found."""
+        with self._tx() as con:
+            return con.execute("UPDATE sensors SET device_id = ? WHERE sensor_id = ANY(?::TEXT[])",
+                               [device_id, [str(s) for s in sensor_ids]]).rowcount
 
     # -- alarms ---------------------------------------------------------------------------------------
     def raise_alarm(self, alarm: dict) -> int:
@@ -611,6 +704,11 @@ class PostgresStore:
             "AND (?::TEXT IS NULL OR scope = ?) ORDER BY alarm_id DESC",
             [status, status, kind, kind, scope, scope],
         )
+
+    def alarm_scope(self, alarm_id: int) -> str | None:
+        """The scope (utility or basin) of an alarm, or None when there is no such alarm."""
+        row = self._one("SELECT scope FROM alarms WHERE alarm_id = ?", [int(alarm_id)])
+        return row[0] if row else None
 
     def set_alarm_status(self, alarm_id: int, status: str, who: str) -> bool:
         """Acknowledge or close an alarm; False when there is no such alarm."""
@@ -763,14 +861,18 @@ class PostgresStore:
         return inserted, conflicts
 
     def quarantine(
-        self, *, reason: str | None = None, source: str | None = None, limit: int = 100
+        self, *, reason: str | None = None, source: str | None = None, limit: int = 100,
+        sensor_ids: list[str] | None = None,
     ) -> pd.DataFrame:
+        """Quarantined rows, newest batch first; ``sensor_ids`` keeps only the rows naming one of them."""
+        ids = None if sensor_ids is None else [str(s) for s in sensor_ids]
         return self._df(
             """SELECT q.batch_id, b.received_at, q.source, q.position, q.reason, q.detail, q.sensor_id, q.raw
                FROM quarantine q JOIN ingest_batches b USING (batch_id)
                WHERE (?::TEXT IS NULL OR q.reason = ?) AND (?::TEXT IS NULL OR q.source = ?)
+                 AND (?::TEXT[] IS NULL OR q.sensor_id = ANY(?::TEXT[]))
                ORDER BY q.batch_id DESC, q.position LIMIT ?""",
-            [reason, reason, source, source, int(limit)],
+            [reason, reason, source, source, ids, ids, int(limit)],
         )
 
     def conflicts(self, limit: int = 100) -> pd.DataFrame:
