@@ -27,8 +27,8 @@ def read_zone_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise ZoneError(f"{path}: cannot read: {exc}") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ZoneError(f"{path}: cannot read as a UTF-8 CSV file: {exc}") from exc
     if not rows or not set(columns) <= set(rows[0]):
         raise ZoneError(f"{path}: expected a CSV with header {','.join(columns)}")
     for i, row in enumerate(rows, start=2):

@@ -104,7 +104,7 @@ def read_battledim(
     kind, unit, location = BATTLEDIM_FILES[path.name]
     try:
         wide = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError and UnicodeDecodeError
         raise FormatError(f"{path}: not a ';'-separated BattLeDIM file: {exc}") from exc
     wide.columns = [c.strip() for c in wide.columns]
     if "Timestamp" not in wide.columns:
@@ -124,12 +124,11 @@ def read_battledim(
     values = wide[columns].to_numpy(dtype=object).ravel()  # row-major: time, then sensor
     text = pd.Series(values, dtype=object).str.strip().str.replace(",", ".", regex=False)
     sensor_ids = np.array([by_location.get(c, c) for c in columns], dtype=object)
-    ts_rep = np.repeat(stamps.to_numpy(), n_cols)
+    ts_rep = pd.DatetimeIndex(stamps).tz_convert("UTC").repeat(n_cols)  # keeps the zone even when all are NaT
     bad_ts = np.repeat(stamps.isna().to_numpy(), n_cols)
     return pa.table({
         "sensor_id": pa.array(np.tile(sensor_ids, n_rows), pa.string()),
-        "timestamp": pa.array(pd.DatetimeIndex(ts_rep).tz_convert("UTC") if len(ts_rep) else [],
-                              pa.timestamp("us", tz="UTC")),
+        "timestamp": pa.array(ts_rep if len(ts_rep) else [], pa.timestamp("us", tz="UTC")),
         "value": pa.array(text.to_numpy(dtype=object), pa.string()),
         "unit": pa.array([unit] * (n_rows * n_cols), pa.string()),
         "position": pa.array(np.repeat(np.arange(2, n_rows + 2), n_cols)),
