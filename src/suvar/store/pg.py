@@ -47,6 +47,7 @@ from psycopg import sql
 
 from suvar.store.duck import SAME_VALUE_RTOL, IngestCounts
 from suvar.store.kept import KeptBalances
+from suvar.store.kept import KeptBalances
 from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
 
 POOL_SIZE = 8  # connections per store object; each thread holds at most one at a time
