@@ -23,6 +23,10 @@ test: $(BIN)/.installed
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || ! command -v apt-get >/dev/null \
 		|| [ "$$(id -u)" != 0 ] || (apt-get install -y -qq mosquitto >/dev/null 2>&1 \
 		|| (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq mosquitto >/dev/null 2>&1)) || true
+	@# The panel's browser tests drive Debian's chromium (they fail without it); installed here when we may.
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] \
+		|| (apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || true
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 
