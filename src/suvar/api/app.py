@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -34,6 +34,7 @@ from suvar.network.geojson import network_geojson
 from suvar.projects.ranking import Portfolio, rank_projects
 from suvar.security.audit_log import record
 from suvar.security.authz import Denied, authorize, basins, identify, writable_sensors_problem
+from suvar.security.oidc import OidcClient, OidcError, check_second_factor
 from suvar.security.ratelimit import RateLimiter
 from suvar.security.roles import Identity, rule_for
 from suvar.security.sessions import COOKIE, end_session, start_session
@@ -70,6 +71,7 @@ class Me(BaseModel):
     locale: str
 
 
+OIDC_STATE_COOKIE = "suvar_oidc_state"
 #: Login attempts allowed per client address per minute (OWASP ASVS 4.0.3 V2.2.1, anti-automation).
 LOGIN_ATTEMPTS_PER_MIN = 30
 
@@ -202,6 +204,54 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
             identity = getattr(request.state, "identity", None)
             record(store, identity.name if identity else "?", "logout", {}, _client(request))
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    oidc = (OidcClient(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
+                       settings.oidc_username_claim) if settings.oidc_issuer else None)
+
+    def _oidc() -> OidcClient:
+        if oidc is None:
+            raise HTTPException(404, "OIDC login is not configured (SUVAR_OIDC_ISSUER)")
+        return oidc
+
+    @app.get("/api/v1/oidc/login", status_code=303, response_class=RedirectResponse)
+    def oidc_login(request: Request) -> Response:
+        """Start an OIDC login: redirect to the issuer (authorization code flow with PKCE and a nonce)."""
+        client = _oidc()
+        redirect_uri = settings.oidc_redirect_uri or str(request.url_for("oidc_callback"))
+        try:
+            state, url = client.start(redirect_uri)
+        except OidcError as exc:
+            raise HTTPException(502, f"OIDC issuer unavailable: {exc}") from None
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(OIDC_STATE_COOKIE, state, max_age=600, path="/api/v1/oidc", httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https")
+        return response
+
+    @app.get("/api/v1/oidc/callback", name="oidc_callback", response_class=HTMLResponse)
+    def oidc_callback(request: Request, store: StoreDep, code: str | None = None, state: str | None = None
+                      ) -> Response:
+        """Finish an OIDC login: validate the ID token, log the local user in (session cookie), go to the panel."""
+        client = _oidc()
+        where = _client(request)
+        username = "oidc:?"
+        try:
+            claims = client.finish(state, request.cookies.get(OIDC_STATE_COOKIE), code)
+            username = client.username(claims)
+            user = store.user(username)
+            if user is None or user["disabled"]:
+                raise OidcError(f"no enabled local user {username!r}")
+            check_second_factor(claims, user["role"])
+        except OidcError as exc:
+            record(store, username, "login_failed", {"method": "oidc", "reason": str(exc)}, where)
+            raise HTTPException(401, "OIDC login refused") from None
+        session_id = start_session(store, username, settings.session_ttl_s, where)
+        record(store, username, "login", {"method": "oidc", "issuer": client.issuer}, where)
+        # A same-origin step to the panel: a SameSite=Strict cookie is not sent on the redirect chain that the
+        # issuer started, so a plain 303 would land on the panel logged out.
+        response = HTMLResponse('<!doctype html><meta http-equiv="refresh" content="0;url=/"><a href="/">Suvar</a>')
+        _set_session_cookie(response, request, session_id, settings.session_ttl_s)
+        response.delete_cookie(OIDC_STATE_COOKIE, path="/api/v1/oidc")
         return response
 
     @app.get("/api/v1/me", response_model=Me)
