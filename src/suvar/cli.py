@@ -370,15 +370,64 @@ def user_disable(username: str, enable: Annotated[bool, typer.Option("--enable",
 @audit_log_app.command("verify")
 def audit_log_verify(
     head: Annotated[str | None, typer.Option(help="a head hash kept elsewhere: also catches a cut tail")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="a signed checkpoint: the log must still extend it")
+                          ] = None,
+    public_key: Annotated[Path | None, typer.Option(help="the checkpoint signer's public key (PEM)")] = None,
 ) -> None:
-    """Check every audit-log entry's hash and link; exit 1 on any edit, deletion or reordering."""
+    """Check every audit-log entry's hash and link (and, with --checkpoint, that the log still extends a signed
+    checkpoint); exit 1 on any edit, deletion, reordering, cut tail or rewrite."""
     from suvar.ledger import DatabaseLedgerStore, verify
     from suvar.security.audit_log import AUDIT_LEDGER
+    from suvar.security.checkpoints import CheckpointError, load_public, read_checkpoint, verify_checkpoint
 
-    report = verify(DatabaseLedgerStore(_store(), AUDIT_LEDGER), expected_head=head)
+    if checkpoint is not None:
+        if public_key is None:
+            _fail("--checkpoint needs --public-key")
+        try:
+            report = verify_checkpoint(_store(), read_checkpoint(checkpoint), load_public(public_key))
+        except CheckpointError as exc:
+            _fail(str(exc))
+    else:
+        report = verify(DatabaseLedgerStore(_store(), AUDIT_LEDGER), expected_head=head)
     typer.echo(json.dumps(report, indent=1))
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@audit_log_app.command("keygen")
+def audit_log_keygen(
+    out: Annotated[Path, typer.Option(help="private key file to write (PEM, mode 0600); the public key goes to "
+                                      "OUT.pub")],
+) -> None:
+    """Make an Ed25519 key pair for signing audit-log checkpoints; keep the private key off the server."""
+    from suvar.security.checkpoints import CheckpointError, generate_key
+
+    try:
+        private, public = generate_key(out)
+    except CheckpointError as exc:
+        _fail(str(exc))
+    typer.echo(f"private key {private} (keep it secret), public key {public}")
+
+
+@audit_log_app.command("checkpoint")
+def audit_log_checkpoint(
+    key: Annotated[Path, typer.Option(help="Ed25519 private key (PEM) from `suvar audit-log keygen`")],
+    out: Annotated[Path, typer.Option(help="checkpoint file to write (JSON); export it for safekeeping")],
+) -> None:
+    """Sign the audit log's current length and head hash (Ed25519) into a checkpoint file."""
+    from suvar.security.checkpoints import CheckpointError, load_private, make_checkpoint
+
+    store = _store()
+    try:
+        signed = make_checkpoint(store, load_private(key))
+    except CheckpointError as exc:
+        _fail(str(exc))
+    if out.exists():
+        _fail(f"{out}: already exists")
+    out.write_text(json.dumps(signed, indent=1) + "\n")
+    _audit(store, "audit_checkpoint", {"length": signed["length"], "head": signed["head"], "key_id": signed["key_id"],
+                                       "file": str(out)})
+    typer.echo(f"checkpoint of {signed['length']} entries, head {signed['head']}, written to {out}")
 
 
 @audit_log_app.command("list")
