@@ -39,6 +39,8 @@ BALANCE_COLUMNS = [
     "nrw_pct_volume", "ili", "ili_valid", "band_wbi_current", "real_losses_l_per_conn_per_day",
     "data_validity_score", "inlet_data",
 ]
+#: Columns of the daily balance trend.
+TREND_COLUMNS = ["system_input_volume_m3", "non_revenue_water_m3", "nrw_pct_volume", "real_losses_m3", "ili"]
 NIGHT_COLUMNS = ["mnf_m3h", "legitimate_night_use_m3h", "net_night_flow_m3h", "real_losses_m3_per_day"]
 
 
@@ -193,29 +195,32 @@ def zone_page(store: Store, cache: DailyCache, utility_id: str, zone_id: str, ra
     s, e = resolve_range(counts, range_key, start, end)
     days = [d for d in _days(s, e) if counts.get(d, 0) > 0]
     balances = stored_balances(store, utility_id, zone_id, "daily", s, e)
+    rows = balances.to_dict("records")
+    box = {"date": str(rows[-1]["period_start"])[:10], **{c: clean(rows[-1].get(c)) for c in BALANCE_COLUMNS}} \
+        if rows else None
     daily = [{"date": str(r["period_start"])[:10], "complete": bool(r["complete"]),
-              **{c: clean(r.get(c)) for c in BALANCE_COLUMNS}} for r in balances.to_dict("records")]
+              **{c: clean(r.get(c)) for c in TREND_COLUMNS}} for r in rows]
     night = cache.night(store, utility_id, zone_id, days)
     step = choose_step_s(s, e)
     pressure = store.zone_series(utility_id, zone_id, "pressure", s, e, step, "mean")
     series = {"pressure": _points(pressure["ts"], pressure["value"]),
               "flow": _points(*zone_inflow(store, utility_id, zone_id, s, e, step))}
     sensors = store.sensors(utility_id, zone_id)
-    coverage = store.series(sensors["sensor_id"].tolist(), s, e, int((e - s).total_seconds()), "count") \
+    last_day = store.series(sensors["sensor_id"].tolist(), e - DAY, e, 86400, "count") \
         if len(sensors) else pd.DataFrame(columns=["sensor_id", "value"])
-    got = coverage.set_index("sensor_id")["value"] if len(coverage) else pd.Series(dtype=float)
+    reporting = set(last_day.loc[last_day["value"] > 0, "sensor_id"]) if len(last_day) else set()
     faults = store.alarms(kind="sensor_fault", scope=utility_id)
     faults = faults[faults["zone_id"] == zone_id]
     return {
         "utility_id": utility_id, "zone_id": zone_id, "range": range_key,
         "start": s.isoformat(), "end": e.isoformat(), "step_s": step,
-        "box": daily[-1] if daily else None, "daily": daily,
+        "box": box, "daily": daily,
         "night": [clean(r) for r in night.to_dict("records")],
         "series": series,
         "quality": {
             "sensors": int(len(sensors)),
-            "sensors_without_data": sorted(set(sensors["sensor_id"]) - set(got.index[got > 0])),
-            "readings": int(got.sum()) if len(got) else 0,
+            "silent_last_day": sorted(set(sensors["sensor_id"]) - reporting),
+            "utility_readings": int(counts[(counts.index >= s) & (counts.index < e)].sum()),
             "faults": [{"alarm_id": int(r.alarm_id), "title": r.title, "status": r.status,
                         "fault": (json.loads(r.detail) or {}).get("fault") if r.detail else None}
                        for r in faults.itertuples()],
@@ -225,8 +230,10 @@ def zone_page(store: Store, cache: DailyCache, utility_id: str, zone_id: str, ra
 
 
 def _points(ts: pd.Series | pd.Index, values: pd.Series) -> dict[str, list]:
-    return {"ts": [int(pd.Timestamp(t).timestamp()) for t in ts],
-            "value": [clean(round(float(v), 4)) for v in values]}
+    """A chart's points: UNIX seconds and values rounded to 4 decimals (None where missing)."""
+    seconds = (pd.DatetimeIndex(ts).as_unit("s").asi8).tolist() if len(ts) else []
+    rounded = np.round(np.asarray(values, dtype=float), 4)
+    return {"ts": seconds, "value": [None if math.isnan(v) else v for v in rounded.tolist()]}
 
 
 def zone_inflow(store: Store, utility_id: str, zone_id: str, start: pd.Timestamp, end: pd.Timestamp,
