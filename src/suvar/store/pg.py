@@ -47,7 +47,6 @@ from psycopg import sql
 
 from suvar.store.duck import SAME_VALUE_RTOL, IngestCounts
 from suvar.store.kept import KeptBalances
-from suvar.store.kept import KeptBalances
 from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
 
 POOL_SIZE = 8  # connections per store object; each thread holds at most one at a time
@@ -146,6 +145,14 @@ def _py(value: Any) -> Any:
     return value
 
 
+class InvalidValue(ValueError):
+    """A parameter PostgreSQL cannot read as the type the query wants (e.g. ``'soon'`` as a timestamp)."""
+
+
+_BAD_VALUE = (psycopg.errors.InvalidDatetimeFormat, psycopg.errors.DatetimeFieldOverflow,
+              psycopg.errors.InvalidTextRepresentation)
+
+
 class _Con:
     """A psycopg connection spoken to like DuckDB's: ``execute(sql, [params])`` with ``?`` placeholders."""
 
@@ -157,7 +164,10 @@ class _Con:
             params = [_py(p) for p in params]
             if isinstance(query, str):
                 query = _pg_params(query)
-        return self.raw.execute(query, params)
+        try:
+            return self.raw.execute(query, params)
+        except _BAD_VALUE as exc:
+            raise InvalidValue(f"{exc.diag.message_primary or exc}") from exc
 
     def one(self, query: str | sql.Composable, params: list | tuple | None = None) -> tuple:
         return self.execute(query, params).fetchall()[0]
