@@ -525,7 +525,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
 
 
 class BodyLimit:
-    """Refuse a request body over ``max_bytes`` with 413, whether it declares its length or streams in chunks."""
+    """Refuse a request body over ``max_bytes`` with 413, whether it declares its length (checked up front; the
+    server holds the client to it) or streams in chunks (read here up to the limit, then handed on)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -535,36 +536,39 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         too_big = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            await too_big(scope, receive, send)
-            return
-        seen = 0
-        started = False
-
-        async def counted_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge(413, f"request body over {self.max_bytes} bytes")
-            return message
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit():
+            if int(length) > self.max_bytes:
                 await too_big(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)
+            return
+        parts, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            parts.append(message.get("body", b""))
+            seen += len(parts[-1])
+            if seen > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        body, replayed = b"".join(parts), False
 
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-class _BodyTooLarge(HTTPException):
-    """Raised while a route reads its body; FastAPI answers it as the 413 it is."""
+        await self.app(scope, replay, send)
 
 
 def _same_origin(request: Request) -> bool:

@@ -45,16 +45,37 @@ def payload_records(payload: bytes) -> list | None:
     return body if isinstance(body, list) else None
 
 
-def messages_batch(messages: list[mqtt.MQTTMessage]) -> pa.Table:
-    """One batch table from several messages; unreadable payloads become malformed rows."""
+def topic_device(topic: str) -> str | None:
+    """The device a message came from: the second level of ``<root>/<device>/readings``."""
+    levels = topic.split("/")
+    return levels[1] if len(levels) == 3 and levels[2] == "readings" else None
+
+
+def messages_batch(messages: list[mqtt.MQTTMessage], devices: dict[str, str] | None = None) -> pa.Table:
+    """One batch table from several messages; unreadable payloads become malformed rows. ``devices`` maps the
+    sensors bound to a field device to it: such a sensor's readings count only from its device's topic
+    (``suvar/<device>/readings``, which the broker's ACL lets only that device publish to); from any other
+    topic they are quarantined as ``wrong_device``."""
     records: list = []
+    wrong: list[int] = []
     for msg in messages:
         items = payload_records(msg.payload)
         if items is None:
             records.append(f"topic {msg.topic}: {msg.payload[:400]!r}")  # not a dict: quarantined as malformed
-        else:
-            records.extend(items)
-    return read_records(records, "mqtt")
+            continue
+        if devices:
+            sender = topic_device(msg.topic)
+            wrong += [len(records) + i for i, item in enumerate(items) if isinstance(item, dict)
+                      and devices.get(str(item.get("sensor_id")), sender) != sender]
+        records.extend(items)
+    table = read_records(records, "mqtt")
+    if wrong:
+        reasons = table.column("pre_reason").to_pylist()
+        for i in wrong:
+            reasons[i] = reasons[i] or "wrong_device"
+        table = table.set_column(table.schema.get_field_index("pre_reason"), "pre_reason",
+                                 pa.array(reasons, pa.string()))
+    return table
 
 
 class MqttIngest:
@@ -101,7 +122,8 @@ class MqttIngest:
                         break
                     continue
                 last = time.monotonic()
-                counts = ingest_batch(self.store, messages_batch(batch), f"mqtt:{self.topic}",
+                devices = {s: d for s, (_u, d) in self.store.sensor_owners().items() if d}
+                counts = ingest_batch(self.store, messages_batch(batch, devices), f"mqtt:{self.topic}",
                                       sensors=sensor_index(self.store), settings=self.settings,
                                       who=f"mqtt:{self.client_id}", where=f"{self.host}:{self.port}")
                 for msg in batch:  # only now is the data durable

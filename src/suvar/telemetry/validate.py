@@ -13,6 +13,7 @@ Rejection reasons, in the order they are tested:
 reason                 meaning
 =====================  ==============================================================================
 malformed_row          the reader could not split the row into the expected fields
+wrong_device           the sensor is bound to another field device than the one that sent it (MQTT topic)
 missing_field          sensor_id, timestamp or value is empty
 unknown_sensor         no sensor with that id is registered
 unknown_unit           the unit is not a unit pint knows
@@ -41,6 +42,7 @@ from suvar.telemetry.units import UnitError, conversion
 
 REASONS = (
     "malformed_row",
+    "wrong_device",
     "missing_field",
     "unknown_sensor",
     "unknown_unit",
@@ -56,6 +58,7 @@ _CODE = {r: i + 1 for i, r in enumerate(REASONS)}
 _TZ_SUFFIX = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DETAIL = {
     "malformed_row": "the row does not have the expected fields",
+    "wrong_device": "the sensor is bound to another device than the one that sent it",
     "missing_field": "sensor_id, timestamp and value are all required",
     "unknown_sensor": "no sensor with this id is registered",
     "non_numeric": "value is not a number",
