@@ -75,9 +75,12 @@ const Suvar = (() => {
         coordsToLatLng: toLatLng,
         filter: (f) => f.properties.layer === "link" && hot.has(String(f.properties.id)),
         style: () => ({ color: "#cf222e", weight: 7, opacity: 0.9, className: "candidate" }),
-        onEachFeature: (f, l) => { highlighted += 1; l.bindTooltip(`pipe ${f.properties.id}`, { permanent: true }); },
+        onEachFeature: (f, l) => {
+          highlighted += 1;
+          l.bindTooltip(`pipe ${f.properties.id}`, { permanent: candidates.indexOf(String(f.properties.id)) < 3 });
+        },
       }).addTo(map);
-      if (highlighted) { map.fitBounds(leak.getBounds().pad(3)); }
+      if (highlighted) { map.fitBounds(leak.getBounds().pad(0.6)); }
     }
     if (!highlighted) {
       const zoneLayer = zone && base.getLayers().find((l) => l.feature.properties.layer === "zone" && l.feature.properties.id === zone);
