@@ -147,3 +147,39 @@ def test_cli_user_create(hanoi: DuckStore, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("SUVAR_NEW_PASSWORD")
     prompted = runner.invoke(cli, ["user", "create", "vee", "--role", "viewer"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert prompted.exit_code == 0 and "otpauth" not in prompted.output
+
+
+def test_sessions_expire_and_end_when_disabled(hanoi: DuckStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from suvar.security.sessions import COOKIE, start_session
+
+    create_user(hanoi, "olga", PASSWORD, "operator")
+    web = _anon(hanoi)
+    web.cookies.set(COOKIE, start_session(hanoi, "olga", ttl_s=-1))  # already past its expiry
+    expired = web.get("/api/v1/me")
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    web.cookies.set(COOKIE, start_session(hanoi, "olga", ttl_s=60))
+    assert web.get("/api/v1/me").status_code == 200
+    monkeypatch.setenv("SUVAR_DB", hanoi.path)
+    assert CliRunner().invoke(cli, ["user", "disable", "olga"]).exit_code == 0
+    assert web.get("/api/v1/me").status_code == 401
+    assert _actions(hanoi)[-1][1] == "user_disable"
+
+
+def test_serve_listens_on_loopback_and_points_to_the_demo_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    store = DuckStore(tmp_path / "suvar.duckdb")
+    create_demo_user(store)
+    store.close()
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    monkeypatch.setenv("SUVAR_DB", str(tmp_path / "suvar.duckdb"))
+    monkeypatch.delenv("SUVAR_HOST", raising=False)
+    served = CliRunner().invoke(cli, ["serve"])
+    assert served.exit_code == 0, served.output
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8000
+    assert str(tmp_path / "demo-login.txt") in served.output
+    wide = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert seen["host"] == "0.0.0.0" and "TLS-terminating proxy" in wide.output
