@@ -24,6 +24,7 @@ import pyotp
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from suvar.security.audit_log import record
 from suvar.security.roles import PERMISSIONS, TOTP_REQUIRED_ROLES, Identity, check_role, check_scope
 from suvar.store import Store
 
@@ -143,6 +144,7 @@ def create_demo_user(store: Store) -> str | None:
         return None
     password = secrets.token_urlsafe(18)
     create_user(store, DEMO_USER, password, "operator", "country", "en")
+    record(store, "demo-build", "user_create", {"username": DEMO_USER, "role": "operator", "scope": "country"})
     path = demo_login_path(store)
     if path is not None:
         path.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -338,16 +338,17 @@ class DuckStore(KeptBalances):
         return True
 
     def add_session(self, session_hash: str, username: str, expires_at: datetime, client: str | None) -> None:
-        """Store a new session and drop every expired one."""
+        """Store a new session and drop every expired one (times are naive UTC)."""
+        now = datetime.now(UTC).replace(tzinfo=None)
         with self._tx() as con:
-            con.execute("DELETE FROM sessions WHERE expires_at < now()::TIMESTAMP")
-            con.execute("INSERT INTO sessions VALUES (?, ?, now()::TIMESTAMP, ?, ?)",
-                        [session_hash, username, expires_at, client])
+            con.execute("DELETE FROM sessions WHERE expires_at < ?", [now])
+            con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                        [session_hash, username, now, expires_at, client])
 
     def session(self, session_hash: str) -> dict | None:
         """The unexpired session with this hash, or None."""
         row = self._one("SELECT username, created_at, expires_at FROM sessions WHERE session_hash = ? "
-                        "AND expires_at >= now()::TIMESTAMP", [session_hash])
+                        "AND expires_at >= ?", [session_hash, datetime.now(UTC).replace(tzinfo=None)])
         return None if row is None else dict(zip(("username", "created_at", "expires_at"), row, strict=True))
 
     def delete_sessions(self, *, session_hash: str | None = None, username: str | None = None) -> int:
