@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUVAR_DB ?= var/suvar.duckdb
 export SUVAR_DB
 
-.PHONY: run test lint bench demo clean
+.PHONY: run test lint bench load demo clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Suvar needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -33,6 +33,9 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/balance.py
+
+load: $(BIN)/.installed
+	$(BIN)/python bench/load.py
 
 demo: $(BIN)/.installed
 	$(BIN)/suvar demo build
