@@ -23,6 +23,11 @@ test: $(BIN)/.installed
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || ! command -v apt-get >/dev/null \
 		|| [ "$$(id -u)" != 0 ] || (apt-get install -y -qq mosquitto >/dev/null 2>&1 \
 		|| (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq mosquitto >/dev/null 2>&1)) || true
+	@# The store tests also run on PostgreSQL: localhost:5432, else a private initdb/pg_ctl server (Debian's postgresql).
+	@$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null \
+		|| ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] \
+		|| (apt-get install -y -qq postgresql >/dev/null 2>&1 \
+		|| (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1)) || true
 	@# The panel's browser tests drive Debian's chromium (they fail without it); installed here when we may.
 	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] \
 		|| (apt-get install -y -qq chromium >/dev/null 2>&1 \
