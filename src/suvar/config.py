@@ -20,7 +20,8 @@ DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
 }
 
 SETTINGS_DOC = {
-    "SUVAR_DB": "store location: a DuckDB file path (default var/suvar.duckdb)",
+    "SUVAR_DB": "store location: a DuckDB file path (default var/suvar.duckdb) or a postgresql:// URL "
+                "(the PostgreSQL server store, for many writing processes)",
     "SUVAR_CONFIG": "optional TOML file with [limits.<kind>] min/max and the other settings in lower case",
     "SUVAR_HOST": "address the server listens on (default 127.0.0.1)",
     "SUVAR_PORT": "port the server listens on (default 8000)",
