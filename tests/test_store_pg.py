@@ -7,6 +7,7 @@ import inspect
 import multiprocessing
 import threading
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
@@ -211,3 +212,34 @@ def test_concurrent_writer_processes_lose_and_duplicate_nothing(store: PostgresS
     assert set(np.round(got["value"] - base, 6)) <= {0.0} | {0.5 + k for k in range(N_WRITERS)}
     report = verify(DatabaseLedgerStore(store, AUDIT_LEDGER))
     assert report["ok"] and report["entries"] == N_WRITERS * N_BATCHES  # one chain across processes
+
+
+@only_postgres
+def test_backup_to_duckdb_and_restore_into_postgres(hanoi: PostgresStore, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from suvar.cli import app
+
+    times = pd.date_range("2024-01-31 23:00", periods=8, freq="15min")
+    hanoi.write_batch("t", _batch(["P-2"] * 8, times, np.arange(8.0)), pd.DataFrame())
+    hanoi.raise_alarm({"dedup_key": "k", "kind": "leak", "severity": "warning", "scope": "hanoi", "title": "t"})
+    record(hanoi, "op", "test", {"i": 1})
+    copy = tmp_path / "backup.duckdb"
+    hanoi.backup(copy)
+    duck = DuckStore(copy)
+    assert duck.reading_count() == 8 and len(duck.sensors()) == 4 and len(duck.alarms()) == 1
+    duck.close()
+    monkeypatch.setenv("SUVAR_DB", hanoi.path)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["restore", str(copy)])
+    assert refused.exit_code == 2 and "holds data" in refused.output
+    hanoi.write_batch("t", _batch(["P-3"], ["2024-03-01"], [1.0]), pd.DataFrame())  # replaced by the restore
+    restored = runner.invoke(app, ["restore", str(copy), "--force"])
+    assert restored.exit_code == 0, restored.output
+    assert hanoi.series(["P-2", "P-3"])["value"].tolist() == list(np.arange(8.0))
+    assert len(hanoi.sensors()) == 4 and hanoi.alarms()["alarm_id"].tolist() == [1]
+    assert hanoi.raise_alarm({"dedup_key": "k2", "kind": "leak", "severity": "warning", "scope": "hanoi",
+                              "title": "t"}) == 2  # sequences carry on after the restored ids
+    actions = [e["content"]["action"] for e in DatabaseLedgerStore(hanoi, AUDIT_LEDGER).entries()]
+    assert actions[-2:] == ["test", "restore"] and verify(DatabaseLedgerStore(hanoi, AUDIT_LEDGER))["ok"]

@@ -461,11 +461,21 @@ def restore(
     """Make a backup the store (SUVAR_DB); refuses to replace an existing store without --force."""
     import shutil
 
-    from suvar.store import DuckStore
+    from suvar.store import DuckStore, PostgresStore, is_postgres_url
 
-    target = Path(load_settings().db)
+    db = load_settings().db
     if not path.is_file():
         _fail(f"{path}: no such backup file")
+    if is_postgres_url(db):  # the DuckDB backup is loaded into the PostgreSQL database
+        pg = PostgresStore(db)
+        try:
+            pg.restore(path, force=force)
+        except FileExistsError as exc:
+            _fail(str(exc))
+        _audit(pg, "restore", {"from": str(path)})
+        typer.echo(f"restored {db} from {path} (schema version {pg.schema_version()})")
+        return
+    target = Path(db)
     if target.exists() and not force:
         _fail(f"{target} exists; use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -443,6 +443,59 @@ class PostgresStore(KeptBalances):
             raise
         target.close()
 
+    def holds_data(self) -> bool:
+        """Whether any table but ``schema_version`` has a row."""
+        with self._pool.connection() as con:
+            for table in self._tables(con):
+                if con.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))).fetchone()[0]:
+                    return True
+        return False
+
+    def restore(self, path: str | Path, *, force: bool = False) -> None:
+        """Replace the database's contents with a DuckDB backup (``backup`` or a DuckDB store file), in one
+        transaction; refuses a database that holds data unless ``force``. The backup is opened read-only; an
+        older one's missing columns take their defaults."""
+        import duckdb
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such backup file")
+        if not force and self.holds_data():
+            raise FileExistsError(f"{self.path} holds data; use --force to replace it")
+        src = duckdb.connect(str(path), read_only=True)
+        try:
+            months = src.sql("SELECT DISTINCT date_trunc('month', ts)::TIMESTAMP AS ts FROM readings")
+            months = months.to_arrow_table()
+            self.ensure_partitions(months.column("ts"))  # in their own transaction, before the long one
+            with self._tx() as con:
+                tables = self._tables(con)
+                con.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
+                backed_up = {r[0] for r in src.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+                for table in [t for t in tables if t in backed_up]:
+                    reader = src.sql(f'SELECT * FROM "{table}"').to_arrow_reader(200_000)
+                    for chunk in reader:
+                        part = pa.Table.from_batches([chunk])
+                        if table == "readings":
+                            with con.raw.cursor().copy("COPY readings (sensor_id, ts, value) FROM STDIN "
+                                                       "(FORMAT binary)") as copy:
+                                copy.write(encode_binary_copy(part.select(["sensor_id", "ts", "value"])))
+                        else:
+                            _copy_rows(con, table, part.to_pandas())
+                for seq, table, column in (("ingest_batch_id_seq", "ingest_batches", "batch_id"),
+                                           ("alarm_id_seq", "alarms", "alarm_id")):
+                    con.execute(sql.SQL("SELECT setval({}, coalesce((SELECT max({}) FROM {}), 0) + 1, false)").format(
+                        sql.Literal(seq), sql.Identifier(column), sql.Identifier(table)))
+        finally:
+            src.close()
+
+    @staticmethod
+    def _tables(con: _Con) -> list[str]:
+        """The store's tables (partitions and ``schema_version`` excepted)."""
+        return [r[0] for r in con.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+            "AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'schema_version' "
+            "ORDER BY c.relname").fetchall()]
+
     # -- schema -----------------------------------------------------------------------------------------
     def schema_version(self) -> int:
         exists = self._one("SELECT to_regclass('schema_version') IS NOT NULL")
