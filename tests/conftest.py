@@ -48,9 +48,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DuckStore 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """A real PostgreSQL server's admin URL: ``$SUVAR_TEST_PG`` when it is a URL, else the one on localhost:5432,
-    else (or when ``SUVAR_TEST_PG=start``) a private one started with initdb/pg_ctl in a temporary directory."""
-    wanted = os.environ.get("SUVAR_TEST_PG", "")
+    """A real PostgreSQL server's admin URL: ``$TEST_PG_SERVER`` when it is a URL, else the one on localhost:5432,
+    else (or when ``TEST_PG_SERVER=start``) a private one started with initdb/pg_ctl in a temporary directory."""
+    wanted = os.environ.get("TEST_PG_SERVER", "")
     if wanted.startswith(("postgresql://", "postgres://")):
         yield wanted
         return
@@ -59,8 +59,8 @@ def pg_server() -> Iterator[str]:
         try:
             psycopg.connect(url, connect_timeout=5).close()
         except psycopg.Error as exc:
-            pytest.fail(f"PostgreSQL on localhost:5432 refused {url} ({exc}); set SUVAR_TEST_PG to an admin URL "
-                        "or SUVAR_TEST_PG=start to run a private server")
+            pytest.fail(f"PostgreSQL on localhost:5432 refused {url} ({exc}); set TEST_PG_SERVER to an admin URL "
+                        "or TEST_PG_SERVER=start to run a private server")
         yield url
         return
     yield from _private_postgres()
@@ -98,7 +98,7 @@ def _private_postgres() -> Iterator[str]:
         bindir = str(found[-1].parent) if found else None
     if not bindir:
         pytest.fail("the PostgreSQL tests need a server: none listens on localhost:5432 and initdb was not found "
-                    "(install Debian's postgresql package, or set SUVAR_TEST_PG to an admin URL)")
+                    "(install Debian's postgresql package, or set TEST_PG_SERVER to an admin URL)")
     data = Path(tempfile.mkdtemp(prefix="suvar-pg-"))
     port = _free_port()
     prefix: list[str] = []
