@@ -14,6 +14,7 @@ import typer
 from suvar.agri.drought import classify_spi, drought_events, spei, spi
 from suvar.agri.et0 import WEATHER_COLUMNS, et0_daily, et0_hourly, et0_monthly
 from suvar.agri.irrigation import district_from_dict, district_requirements_from_weather
+from suvar.csv_export import to_csv
 
 app = typer.Typer(help="Smart agriculture: FAO-56 ET0, crop irrigation demand, SPI/SPEI drought monitoring.")
 
@@ -52,7 +53,7 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def _emit(frame: pd.DataFrame, fmt: OutputFormat, output: Path | None, extra: dict[str, Any] | None = None) -> None:
     if fmt is OutputFormat.csv:
-        text = frame.to_csv(date_format="%Y-%m-%d %H:%M" if _has_time(frame.index) else "%Y-%m-%d")
+        text = to_csv(frame, date_format="%Y-%m-%d %H:%M" if _has_time(frame.index) else "%Y-%m-%d")
     else:
         records = json.loads(frame.reset_index().to_json(orient="records", date_format="iso"))
         text = json.dumps({**(extra or {}), "rows": records}, indent=2) + "\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from ..csv_export import to_csv
 from ..ledger import JsonlLedgerStore, append
 from .audit import AuditError, delivery_audit, plan_totals
 from .explain import explain, plan_record
@@ -71,7 +72,7 @@ def run(
         plan = plan_record(result, basin_sha256(basin), scenario=name)
         out.write_text(json.dumps(plan, indent=1))
     if explain_csv is not None:
-        table.to_csv(explain_csv, index=False)
+        to_csv(table, explain_csv, index=False)  # user and body names come from the basin file
     users = {}
     for user, g in table.groupby("user", sort=True):
         req, got = g["requirement_m3"].sum(), g["allocation_m3"].sum()
