@@ -268,11 +268,13 @@ def run(args: argparse.Namespace) -> dict:
             f"{args.per_message}, {args.users} panel users; server pid {server.pid}, broker {broker}")
         for t in threads:
             t.start()
+        cpu_before, load_before = sum(proc.cpu_times()[:2]), os.getloadavg()[0]
         end = time.perf_counter() + args.seconds
         while time.perf_counter() < end and rec.requests < args.max_requests:
             memory.append((time.perf_counter() - rec.t0, proc.memory_info().rss / 2**20))
             time.sleep(1.0)
         stop.set()
+        server_cpu_s, load_after = sum(proc.cpu_times()[:2]) - cpu_before, os.getloadavg()[0]
         for t in threads:
             t.join(60)
         elapsed = time.perf_counter() - rec.t0
@@ -301,6 +303,9 @@ def run(args: argparse.Namespace) -> dict:
     first_mib, last_mib = mem["rss_mib"].iloc[:third].mean(), mem["rss_mib"].iloc[-third:].mean()
     result = {
         "machine": f"{os.cpu_count()} cores", "seconds": round(elapsed, 1), "requests": rec.requests,
+        # Other work on the machine shows in the load average; the server's CPU time says how much it got.
+        "load_average_1min": [round(load_before, 1), round(load_after, 1)],
+        "server_cpu_cores_used": round(server_cpu_s / elapsed, 2),
         "settings": {k: v for k, v in vars(args).items() if k not in ("db", "broker")},
         "ingest": {
             "http_readings_acked": sum(acked_http), "mqtt_messages": len(infos),
@@ -308,6 +313,7 @@ def run(args: argparse.Namespace) -> dict:
             "readings_expected": expected, "readings_stored": stored_new,
             "readings_lost": expected - stored_new,
             "readings_per_s": round(stored_new / elapsed, 1),
+            "http_posts_per_s": round(len(acked_http) / elapsed, 2),
         },
         "latency_ms": {
             kind: {"n": len(g), "p50": round(float(np.percentile(g["latency_ms"], 50)), 1),
@@ -364,6 +370,8 @@ def _table(result: dict) -> str:
         f"readings/s (HTTP {ing['http_readings_acked']:,}, MQTT {ing['mqtt_readings_acked_by_broker']:,}); "
         f"lost {ing['readings_lost']}",
         f"panel queries p99: {result['panel_queries_p99_ms']} ms; errors: {result['errors']}",
+        f"server CPU: {result['server_cpu_cores_used']} cores; machine load average "
+        f"{result['load_average_1min'][0]} -> {result['load_average_1min'][1]} on {os.cpu_count()} cores",
         f"server RSS: first third {mem['first_third_mean']} MiB, last third {mem['last_third_mean']} MiB "
         f"({mem['growth_pct']:+} %), max {mem['max']} MiB",
         "targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in result["targets_met"].items()),
