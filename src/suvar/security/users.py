@@ -133,7 +133,10 @@ DEMO_USER = "demo"
 
 
 def demo_login_path(store: Store) -> Path | None:
-    """Where the demo's login is written: ``demo-login.txt`` beside the store file (None for an in-memory store)."""
+    """Where the demo's login is written: ``demo-login.txt`` beside the store file (None for an in-memory store;
+    ``var/`` for a PostgreSQL store)."""
+    if store.path.startswith(("postgresql://", "postgres://")):
+        return Path("var") / "demo-login.txt"
     return None if store.path == ":memory:" else Path(store.path).parent / "demo-login.txt"
 
 
@@ -147,6 +150,7 @@ def create_demo_user(store: Store) -> str | None:
     record(store, "demo-build", "user_create", {"username": DEMO_USER, "role": "operator", "scope": "country"})
     path = demo_login_path(store)
     if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
