@@ -25,7 +25,9 @@ Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
 5. Each alarm's residual shift (mean over its start to the end of the ``settle_h`` quiet period) is compared
    with earlier leaks' shifts: the mirror image of one (cosine < −0.7) is that leak's repair, the same
    pattern (cosine > 0.8) that leak growing; neither is reported. Otherwise it is localised
-   (:class:`suvar.leaks.localise.Localiser`); a shift that no leak signature fits (cosine < ``min_cosine``)
+   (:class:`suvar.leaks.localise.Localiser`), a night-flow alarm on the raw night-time pressure change against
+   the nights of the week before (a leak lowers all pressures together, which the residual model cancels); a
+   residual shift that no leak signature fits (cosine < ``min_cosine``)
    is a sensor anomaly, not a leak; one whose best pipe lies within ``merge_m`` of an earlier leak's is
    merged into it.
 
@@ -265,14 +267,37 @@ def residuals(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.Dat
         set(model.flow_sensors) - set(flows_m3h.columns))
     if missing:
         raise DetectionError(f"telemetry lacks sensor column(s) {missing[:5]} the model was trained on")
-    masked, faults = mask_faults(pressures_m[model.pressure_sensors], model.spike_m, model.stuck_samples)
-    p_h = _hourly(masked)
-    q_h = _hourly(flows_m3h[model.flow_sensors].astype(float)).reindex(p_h.index)
+    p_h, q_h, faults = _hourly_inputs(model, pressures_m, flows_m3h)
     r = _predict(p_h.to_numpy(), _features(q_h), model.coef_p, model.coef_x, model.fallback)
     return pd.DataFrame(r, index=p_h.index, columns=model.pressure_sensors), faults
 
 
-Locate = Callable[[np.ndarray, int], Localisation]
+def _hourly_inputs(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Hourly pressures (faults masked) and flows, and the fault mask (at the readings' step)."""
+    masked, faults = mask_faults(pressures_m[model.pressure_sensors], model.spike_m, model.stuck_samples)
+    p_h = _hourly(masked)
+    return p_h, _hourly(flows_m3h[model.flow_sensors].astype(float)).reindex(p_h.index), faults
+
+
+NIGHT_HOURS = (0, 1, 2, 3, 4, 5)
+
+
+def raw_pressure_change(p_h: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, baseline_days: int = 7,
+                        hours: Sequence[int] = NIGHT_HOURS) -> np.ndarray | None:
+    """Mean change of each pressure over the ``hours`` of day in ``[start, end)`` against its mean at the same
+    hours over the ``baseline_days`` before ``start`` (m); None without a night of baseline. Night hours
+    have the least demand, so the least day-to-day variation for a leak's pressure drop to hide in."""
+    night = np.isin(p_h.index.hour, hours)
+    before = p_h[night & (p_h.index < start) & (p_h.index >= start - pd.Timedelta(days=baseline_days))]
+    window = p_h[night & (p_h.index >= start) & (p_h.index < end)]
+    if len(before) < len(hours) or window.empty:
+        return None
+    usual = before.groupby(before.index.hour).mean().reindex(window.index.hour)
+    return np.nanmean(window.to_numpy() - usual.to_numpy(), axis=0)
+
+
+Locate = Callable[..., Localisation]  # (shift_m, hour_of_day, *, raw=False)
 
 
 def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame,
@@ -282,14 +307,16 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
            progress: Callable[[float], None] | None = None) -> list[LeakEvent]:
     """Detect leaks in new telemetry with a trained model; localise each alarm with ``locate``.
 
-    ``locate(shift_m, hour_of_day)`` ranks pipes for a residual shift (e.g. ``Localiser.locate``).
+    ``locate(shift_m, hour_of_day, raw=False)`` ranks pipes for a residual shift, or with ``raw`` for a raw
+    pressure change (e.g. ``Localiser.locate``); night-flow alarms are localised on the raw change.
     ``distance(pipe_a, pipe_b)`` (m) with ``merge_m`` merges alarms that localise near an earlier leak.
     Returns leak events in time order. Alarms judged not to be new leaks (repairs, growth of a known leak,
     sensor anomalies; see module docs) are appended to ``rejected``, if given, with the reason in
     ``evidence["rejected"]``.
     """
-    r, faults = residuals(model, pressures_m, flows_m3h)
-    q_h = _hourly(flows_m3h[model.flow_sensors].astype(float)).reindex(r.index)
+    p_h, q_h, faults = _hourly_inputs(model, pressures_m, flows_m3h)
+    r = pd.DataFrame(_predict(p_h.to_numpy(), _features(q_h), model.coef_p, model.coef_x, model.fallback),
+                     index=p_h.index, columns=model.pressure_sensors)
     times = r.index
     z_all = r.to_numpy() / (model.sigma_m * model.sigma_hour[times.hour])
     n_t, n_s = z_all.shape
@@ -330,7 +357,17 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
             if c > 0.8:
                 return reject(event, f"same pattern as the leak alarmed at {previous.alarm_time}")
         if locate is not None:
-            loc = locate(shift, int(event.start.hour))
+            inlet = event.zone.startswith("inlet")
+            # A night-flow alarm's leak lowers every pressure together, which the residuals largely cancel:
+            # localise it on the raw pressure change over its first night against the nights before (later
+            # nights add the slow fall of tank levels that the leak drains).
+            first_night_end = (event.start - 6 * HOUR).normalize() + pd.Timedelta(days=1) + 6 * HOUR
+            raw = raw_pressure_change(p_h, event.start, first_night_end) if inlet else None
+            if raw is not None:
+                raw = np.where(np.isfinite(raw), raw, 0.0)
+                event.evidence["pressure_change_m"] = {s: round(float(v), 3) for s, v in
+                                                       zip(model.pressure_sensors, raw, strict=True)}
+            loc = locate(shift, int(event.start.hour)) if raw is None else locate(raw, NIGHT_HOURS[2], raw=True)
             event.candidates, event.est_size_m3h = loc.candidates, loc.est_size_m3h
             event.evidence["cosine"] = round(loc.cosine, 3)
             if loc.cosine < min_cosine and not event.zone.startswith("inlet"):

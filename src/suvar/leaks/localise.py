@@ -120,13 +120,15 @@ class Localiser:
         self._base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sig: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
 
-    def candidate_pipes(self, shift_m: np.ndarray) -> list[str]:
-        """The pipes nearest to the sensors whose residual dropped most (weights ``max(0, −shift/σ)``)."""
+    def candidate_pipes(self, shift_m: np.ndarray, *, raw: bool = False) -> list[str]:
+        """The pipes nearest to the sensors whose residual dropped most (weights ``max(0, −shift/σ)``; for a raw
+        pressure change, ``max(0, −Δp)``: the residual σ does not measure its noise)."""
         if len(self.pipes) <= self.n_candidates:
             return list(self.pipes)
-        w = np.clip(-np.nan_to_num(shift_m) / self.sigma_m, 0, None)
+        scale = 1.0 if raw else self.sigma_m
+        w = np.clip(-np.nan_to_num(shift_m) / scale, 0, None)
         if not w.any():
-            w = np.abs(np.nan_to_num(shift_m)) / self.sigma_m
+            w = np.abs(np.nan_to_num(shift_m)) / scale
         proximity = (np.exp(-self._pipe_sensor_m / self._scale_m) * w).sum(axis=1)
         order = np.argsort(-proximity, kind="stable")[: self.n_candidates]
         return [self.pipes[i] for i in order]
@@ -139,8 +141,10 @@ class Localiser:
             self._base[hour] = (p, q)
         return self._base[hour]
 
-    def signatures(self, pipes: Sequence[str], hour: int) -> dict[str, tuple[np.ndarray, float]]:
-        """Residual-space signature and reference outflow (m³/h) of a leak on each pipe at ``hour``."""
+    def signatures(self, pipes: Sequence[str], hour: int, *, raw: bool = False
+                   ) -> dict[str, tuple[np.ndarray, float]]:
+        """Residual-space signature (with ``raw``: the pressure change itself, m) and reference outflow (m³/h)
+        of a leak on each pipe at ``hour``."""
         p0, q0 = self._baseline(hour)
         todo = [p for p in pipes if (p, hour) not in self._sig]
         tasks = [(self.inp, p, hour, self.window_h, self.diameter_m, self.pressure, self.flow) for p in todo]
@@ -152,29 +156,41 @@ class Localiser:
         else:
             results = [_simulate_candidate(t) for t in tasks]
         for pipe, p, q, leak in results:
-            self._sig[(pipe, hour)] = (self.transform @ np.concatenate([p - p0, q - q0]), leak)
-        return {p: self._sig[(p, hour)] for p in pipes}
+            self._sig[(pipe, hour)] = (np.concatenate([p - p0, q - q0]), leak)
+        out = {}
+        for pipe in pipes:
+            change, leak = self._sig[(pipe, hour)]  # [Δp; Δq] against the leak-free run
+            out[pipe] = (change[: len(self.pressure)] if raw else self.transform @ change, leak)
+        return out
 
-    def locate(self, shift_m: np.ndarray, hour: int, top: int = 10) -> Localisation:
-        """Rank candidate pipes for an observed residual shift (m, one value per pressure sensor).
+    def locate(self, shift_m: np.ndarray, hour: int, top: int = 10, *, raw: bool = False) -> Localisation:
+        """Rank candidate pipes for an observed residual shift (m, one value per pressure sensor), or, with
+        ``raw``, for the observed change of the pressures themselves against their usual value at those hours.
 
+        The raw change suits a leak that shifts every pressure together (an alarm from the inlet's night flow):
+        the residual model, which predicts each sensor from the others, cancels most of such a shift. A raw
+        change also carries a common offset (tank levels, the night's demand), so it is matched with a free
+        offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance.
         ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` so signatures are reused.
         """
         gaps = [min(abs(hour - h), 24 - abs(hour - h)) for h in SIGNATURE_HOURS]
         hour = SIGNATURE_HOURS[int(np.argmin(gaps))]
         obs = np.asarray(shift_m, dtype=float)
         ok = np.isfinite(obs)
-        sigs = self.signatures(self.candidate_pipes(obs), hour)
+        sigs = self.signatures(self.candidate_pipes(obs, raw=raw), hour, raw=raw)
         rows = []
         for pipe, (sig, leak_m3h) in sigs.items():
             s, o = sig[ok], obs[ok]
+            if raw:
+                s, o = s - s.mean(), o - o.mean()
             ss = float(s @ s)
             a = max(0.0, float(s @ o) / ss) if ss > 0 else 0.0
             sse = float(((o - a * s) ** 2).sum())
             cos = float(s @ o) / np.sqrt(ss * float(o @ o)) if ss > 0 and o.any() else 0.0
             rows.append((pipe, sse, a * leak_m3h, cos))
         rows.sort(key=lambda r: r[1])
-        var = float(np.mean(self.sigma_m[ok] ** 2))
+        var = rows[0][1] / max(1, int(ok.sum()) - 2) if raw else float(np.mean(self.sigma_m[ok] ** 2))
+        var = max(var, 1e-6)
         weights = np.exp(-(np.array([r[1] for r in rows]) - rows[0][1]) / (2 * var))
         weights /= weights.sum()
         cands = [(r[0], float(w)) for r, w in zip(rows[:top], weights[:top], strict=False)]

@@ -1,0 +1,44 @@
+"""Localisation on the raw night-time pressure change, as used for night-flow alarms.
+
+A leak lowers every pressure of a zone together; the residual model (each sensor predicted from the others)
+cancels most of that, so a minimum-night-flow alarm is localised on the raw change against the nights before.
+That change also carries a common offset (tank levels, the night's demand), which the match must ignore.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from suvar.leaks.detect import raw_pressure_change
+from suvar.leaks.localise import Localiser, _simulate_candidate
+from suvar.leaks.scenarios import network_path, sensor_set
+
+
+@pytest.mark.parametrize(("pipe", "diameter_m"), [("12", 0.02), ("27", 0.03)])
+def test_raw_change_with_a_common_offset_finds_the_pipe_and_size(pipe: str, diameter_m: float) -> None:
+    inp = network_path("hanoi")
+    sensors = list(sensor_set("hanoi").pressure_nodes)
+    loc = Localiser(inp, sensors, [], np.zeros((len(sensors), len(sensors))), np.full(len(sensors), 0.05),
+                    n_candidates=34, workers=1)
+    base, _ = loc._baseline(2)
+    # "Observed": a leak of another size than the reference hole, plus a 0.4 m fall of every pressure and noise.
+    _, p, _, leak_m3h = _simulate_candidate((str(inp), pipe, 2, loc.window_h, diameter_m, tuple(sensors), ()))
+    rng = np.random.default_rng(7)
+    observed = p - base - 0.4 + rng.normal(0, 0.02, len(sensors))
+    found = loc.locate(observed, 2, raw=True)
+    assert pipe in [c for c, _ in found.candidates[:3]]
+    assert found.est_size_m3h == pytest.approx(leak_m3h, rel=0.25)
+    assert sum(w for _, w in found.candidates) == pytest.approx(1.0, abs=0.01)
+
+
+def test_raw_pressure_change_compares_nights_with_nights() -> None:
+    hours = pd.date_range("2026-01-01", periods=24 * 10, freq="1h")
+    # A daily cycle (40 m at night, 30 m by day) for two sensors; from day 8 the first loses 0.5 m.
+    night = hours.hour < 6
+    p = pd.DataFrame({"a": np.where(night, 40.0, 30.0), "b": np.where(night, 45.0, 35.0)}, index=hours)
+    p.loc[p.index >= "2026-01-08", "a"] -= 0.5
+    change = raw_pressure_change(p, pd.Timestamp("2026-01-08"), pd.Timestamp("2026-01-08 06:00"))
+    assert change == pytest.approx([-0.5, 0.0])
+    assert raw_pressure_change(p, pd.Timestamp("2026-01-01 03:00"), pd.Timestamp("2026-01-01 06:00")) is None
