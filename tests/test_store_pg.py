@@ -243,3 +243,12 @@ def test_backup_to_duckdb_and_restore_into_postgres(hanoi: PostgresStore, tmp_pa
                               "title": "t"}) == 2  # sequences carry on after the restored ids
     actions = [e["content"]["action"] for e in DatabaseLedgerStore(hanoi, AUDIT_LEDGER).entries()]
     assert actions[-2:] == ["test", "restore"] and verify(DatabaseLedgerStore(hanoi, AUDIT_LEDGER))["ok"]
+
+
+@only_postgres
+def test_a_dropped_partition_is_made_again(store: PostgresStore) -> None:
+    store.write_batch("t", _batch(["a"], ["2024-05-01"], [1.0]), pd.DataFrame())
+    with psycopg.connect(store.path, autocommit=True) as con:  # e.g. a retention job dropped the month
+        con.execute("DROP TABLE readings_y2024m05")
+    assert store.write_batch("t", _batch(["a"], ["2024-05-02"], [2.0]), pd.DataFrame()).accepted == 1
+    assert store.series(["a"])["value"].tolist() == [2.0]

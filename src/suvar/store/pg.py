@@ -905,6 +905,11 @@ class PostgresStore(KeptBalances):
                 if attempt == DEADLOCK_RETRIES:
                     raise
                 time.sleep(0.05 * (attempt + 1))
+            except psycopg.errors.CheckViolation:  # "no partition for row": one was dropped since it was cached
+                if attempt == DEADLOCK_RETRIES or payload is None:
+                    raise
+                self._partitions.clear()
+                self.ensure_partitions(batch.column("ts"))
         raise AssertionError("unreachable")
 
     @staticmethod
