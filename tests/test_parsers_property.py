@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from conftest import NETWORKS
 from suvar.allocation.model import BasinError, load_basin, parse_basin
 from suvar.network.epanet import NetworkError, network_tables, read_inp
+from suvar.network.hydraulics import run_epanet
 from suvar.network.zones import ZoneError, read_zone_csv, zones_from_boundary
 from suvar.telemetry.mqtt import messages_batch, payload_records
 from suvar.telemetry.readers import FormatError, read_battledim, read_long, read_records
@@ -395,3 +396,35 @@ def test_zones_from_arbitrary_boundaries(boundary: list) -> None:
 
 
 HANOI_TABLES = network_tables(read_inp(NETWORKS / "Hanoi_CMH.inp"))
+
+
+# -- files named inside an EPANET file (path traversal) ---------------------------------------------------------------
+
+def _evil_inp(tmp: Path, target: Path) -> Path:
+    text = NET1.replace("[OPTIONS]", f"[OPTIONS]\n HYDRAULICS SAVE {target}\n MAP {target}.map", 1)
+    return _write(tmp, "evil.inp", text.encode())
+
+
+def test_inp_cannot_name_files_to_write(tmp_path: Path) -> None:
+    """`HYDRAULICS SAVE /any/path` in an uploaded network must not make a simulation write there."""
+    target = tmp_path / "outside" / "overwritten.hyd"
+    target.parent.mkdir()
+    wn = read_inp(_evil_inp(tmp_path, target))
+    assert wn.options.hydraulic.hydraulics is None and wn.options.graphics.map_filename is None
+    wn.options.time.duration = 3600
+    run_epanet(wn)
+    assert not target.exists()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "H1 (/tmp/lead/hostile-app-findings.md): models loaded straight through WNTR (suvar leaks --network, leak "
+    "scenarios, the localiser, the demo) keep HYDRAULICS SAVE and run_epanet writes wherever it points"))
+def test_run_epanet_never_writes_where_a_file_says(tmp_path: Path) -> None:
+    import wntr
+
+    target = tmp_path / "outside" / "overwritten.hyd"
+    target.parent.mkdir()
+    wn = wntr.network.WaterNetworkModel(str(_evil_inp(tmp_path, target)))
+    wn.options.time.duration = 3600
+    run_epanet(wn)
+    assert not target.exists()

@@ -19,13 +19,28 @@ class NetworkError(ValueError):
 
 
 def read_inp(path: str | Path) -> wntr.network.WaterNetworkModel:
+    """Read an EPANET file; the model keeps no reference to other files (see :func:`without_file_references`)."""
     path = Path(path)
     if not path.is_file():
         raise NetworkError(f"{path}: no such EPANET file")
     try:
-        return wntr.network.WaterNetworkModel(str(path))
+        return without_file_references(wntr.network.WaterNetworkModel(str(path)))
     except Exception as exc:  # noqa: BLE001 - WNTR raises many types for a bad file
         raise NetworkError(f"{path}: not a valid EPANET .inp file: {type(exc).__name__}: {exc}") from exc
+
+
+def without_file_references(wn: wntr.network.WaterNetworkModel) -> wntr.network.WaterNetworkModel:
+    """Drop the options by which an EPANET file names other files (in place; returns ``wn``).
+
+    ``[OPTIONS] HYDRAULICS SAVE|USE path`` makes the EPANET engine write (overwriting) or read a hydraulics file at
+    any path the file's author chose, every time the model is simulated, and WNTR writes the option back into the
+    file it hands the engine; ``MAP`` and ``[BACKDROP] FILE`` name files too. None of them carries network data.
+    """
+    wn.options.hydraulic.hydraulics = None
+    wn.options.hydraulic.hydraulics_filename = None
+    wn.options.graphics.map_filename = None
+    wn.options.graphics.image_filename = None
+    return wn
 
 
 def network_tables(wn: wntr.network.WaterNetworkModel) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
