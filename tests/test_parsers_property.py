@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import NETWORKS
+from conftest import DATA, NETWORKS
 from suvar.allocation.model import BasinError, load_basin, parse_basin
+from suvar.allocation.pywr_import import PywrImportError, load_pywr
 from suvar.network.epanet import NetworkError, network_tables, read_inp
 from suvar.network.hydraulics import run_epanet
 from suvar.network.zones import ZoneError, read_zone_csv, zones_from_boundary
@@ -428,3 +429,27 @@ def test_run_epanet_never_writes_where_a_file_says(tmp_path: Path) -> None:
     wn.options.time.duration = 3600
     run_epanet(wn)
     assert not target.exists()
+
+
+@pytest.mark.parametrize("url", ["../secret.csv", "/etc/passwd", "sub/../../secret.csv"])
+def test_pywr_data_files_stay_in_the_model_directory(tmp_path: Path, url: str) -> None:
+    """A Pywr model's ``dataframe`` parameter may read CSV files beside the model, never elsewhere."""
+    (tmp_path / "secret.csv").write_text("date,flow\n2021-01-01,1\n")
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    data = json.loads((DATA / "allocation" / "pywr_equal_priority.json").read_text())
+    data["parameters"]["head_flow"] = {"type": "dataframe", "url": url, "column": "flow", "index_col": "date"}
+    path = model_dir / "model.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PywrImportError, match="outside the model's directory"):
+        load_pywr(path)
+
+
+def test_pywr_data_file_beside_the_model_is_read(tmp_path: Path) -> None:
+    dates = pd.date_range("2021-01-01", "2021-12-31", freq="D")
+    pd.DataFrame({"date": dates, "flow": 100.0}).to_csv(tmp_path / "flows.csv", index=False)
+    data = json.loads((DATA / "allocation" / "pywr_equal_priority.json").read_text())
+    data["parameters"]["head_flow"] = {"type": "dataframe", "url": "flows.csv", "column": "flow", "index_col": "date"}
+    (tmp_path / "model.json").write_text(json.dumps(data))
+    basin = load_pywr(tmp_path / "model.json", n_steps=5)
+    assert basin.catchments[0].inflow_m3 == 100.0 or list(np.atleast_1d(basin.catchments[0].inflow_m3)) == [100.0] * 5

@@ -73,9 +73,14 @@ class _Params:
         if kind == "dataframe":
             if self.base_dir is None:
                 raise PywrImportError(f"{where}: dataframe parameter needs the model file's directory")
-            frame = pd.read_csv(
-                self.base_dir / spec["url"], index_col=spec.get("index_col"), parse_dates=True
-            )
+            # The data file must lie in the model's directory: a model from elsewhere must not read other files.
+            data_file = (self.base_dir / str(spec["url"])).resolve()
+            if not data_file.is_relative_to(self.base_dir.resolve()):
+                raise PywrImportError(f"{where}: data file {spec['url']!r} lies outside the model's directory")
+            try:
+                frame = pd.read_csv(data_file, index_col=spec.get("index_col"), parse_dates=True)
+            except (OSError, ValueError) as exc:
+                raise PywrImportError(f"{where}: cannot read data file {spec['url']!r}: {exc}") from None
             column = frame[spec["column"]] if "column" in spec else frame.iloc[:, 0]
             values = column.reindex(self.dates)
             if values.isna().any():
