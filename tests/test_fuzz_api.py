@@ -4,24 +4,20 @@ Each API operation gets its own store holding the small Hanoi network (``hanoi``
 so that generated requests reach the handlers rather than stopping at authentication. Cases come from
 schemathesis's Hypothesis strategies: schema-conforming (positive) and schema-violating (negative) ones.
 
-Known defects of ``suvar.api.app`` (written up in the findings named below) are kept out of the broad fuzz run so
-that it goes on checking everything else; each is pinned by its own ``xfail(strict=True)`` reproduction, which
-starts to pass, and so fails, once the defect is fixed: then delete the reproduction and its ``_known`` filter.
+What the fuzzing found and was fixed (F1: 422 details that broke the schema; F2: a negative limit; F3: times out
+of range; F4: an unknown time zone; F5: dates that are not dates) each keeps a regression test at the end.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from typing import Any
 
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -33,61 +29,13 @@ from suvar.store import DuckStore
 # Cases per operation, on the DuckDB store and (for what differs: SQL types, text PostgreSQL refuses) on PostgreSQL.
 EXAMPLES, EXAMPLES_PG = 25, 8
 SETTINGS = {"SUVAR_MAX_BATCH": "5000", "SUVAR_RATE_LIMIT_PER_MIN": "0"}
-FINDINGS = {  # written up in full, with tracebacks and proposed fixes, in /tmp/lead/hostile-app-findings.md
-    "F1": "F1: handlers raise HTTPException(422, 'text') while the schema documents 422 as HTTPValidationError "
-          "(detail: array of objects)",
-    "F2": "F2: GET /api/v1/quarantine?limit=-1 gives 500 (DuckDB: LIMIT cannot be negative); limit needs ge=0",
-    "F3": "F3: a series bound outside pandas' nanosecond range (0001-01-01T00:00:00+01:00) gives 500 in _naive()",
-    "F4": "F4: an unknown time zone (tz=Nowhere/Land) on nightflow gives 500 (pytz's UnknownTimeZoneError is a "
-          "KeyError, not caught)",
-    "F5": "F5: GET /utilities/{u}/balances?from=met gives 500 on PostgreSQL (InvalidValue not caught) and 200 [] on "
-          "DuckDB; from/to need parsing as dates (422 when they are not)",
-}
+# Regressions of what the fuzzing found (F1-F5) are the test_f* tests at the end.
 
 
 def _operations() -> list[tuple[str, str]]:
     with DuckStore(":memory:") as store:
         paths = create_app(store, load_settings(SETTINGS)).openapi()["paths"]
     return [(method.upper(), path) for path, ops in sorted(paths.items()) for method in sorted(ops)]
-
-
-def _year_out_of_range(value: object) -> bool:
-    """A timestamp pandas cannot hold (years outside 1678-2261 in nanoseconds) once shifted to UTC."""
-    text = str(value)
-    return len(text) >= 4 and text[:4].isdigit() and not 1679 <= int(text[:4]) <= 2260
-
-
-def _known(method: str, path: str, case: schemathesis.Case) -> str | None:
-    """The finding a case would only reproduce again, or None (see /tmp/lead/hostile-app-findings.md)."""
-    query = case.query or {}
-    if path == "/api/v1/quarantine" and isinstance(query.get("limit"), int) and query["limit"] < 0:
-        return "F2"
-    if path.endswith("/series") and any(_year_out_of_range(query.get(k)) for k in ("start", "end")):
-        return "F3"
-    if path.endswith(("/nightflow", "/report.html")) and method == "GET" and "tz" in query:
-        return "F4"
-    if path.endswith("/balances") and not all(_iso_date(query[k]) for k in ("from", "to") if k in query):
-        return "F5"
-    return None
-
-
-def _iso_date(value: object) -> bool:
-    try:
-        date.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _schema_conformance(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
-    """``response_schema_conformance``, except for finding F1 (a 422 whose ``detail`` is a string)."""
-    if response.status_code == 422:
-        try:
-            if isinstance(json.loads(response.content).get("detail"), str):
-                return None
-        except (ValueError, AttributeError):
-            pass
-    return response_schema_conformance(ctx, response, case)
 
 
 @pytest.fixture
@@ -106,13 +54,12 @@ def test_api_fuzz(method: str, path: str, hanoi: DuckStore, admin: dict[str, str
     @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case: schemathesis.Case) -> None:
-        assume(_known(method, path, case) is None)
-        case.call_and_validate(headers=admin, checks=[not_a_server_error, _schema_conformance])
+        case.call_and_validate(headers=admin, checks=[not_a_server_error, response_schema_conformance])
 
     check()
 
 
-# -- reproductions of the findings, one each ------------------------------------------------------------------------
+# -- what the fuzzing found (F1-F5, fixed), one regression test each ----------------------------------------
 
 def _schema_check(app: Any, method: str, path: str, *, query: dict | None = None,
                   path_parameters: dict | None = None, headers: dict | None = None) -> int:
@@ -122,20 +69,17 @@ def _schema_check(app: Any, method: str, path: str, *, query: dict | None = None
     return response.status_code
 
 
-@pytest.mark.xfail(strict=True, raises=FailureGroup, reason=FINDINGS["F1"])
 def test_f1_handler_422_matches_schema(hanoi: DuckStore, admin: dict[str, str]) -> None:
     app = create_app(hanoi, load_settings(SETTINGS))
     assert _schema_check(app, "GET", "/api/v1/sensors/{sensor_id}/series", path_parameters={"sensor_id": "P-2"},
                          query={"agg": "median"}, headers=admin) == 422
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FINDINGS["F2"])
 def test_f2_negative_quarantine_limit(hanoi: DuckStore, admin: dict[str, str]) -> None:
     client = TestClient(create_app(hanoi, load_settings(SETTINGS)), raise_server_exceptions=False)
     assert client.get("/api/v1/quarantine", params={"limit": -1}, headers=admin).status_code == 422
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FINDINGS["F3"])
 def test_f3_series_bound_out_of_range(hanoi: DuckStore, admin: dict[str, str]) -> None:
     client = TestClient(create_app(hanoi, load_settings(SETTINGS)), raise_server_exceptions=False)
     for start in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"):
@@ -143,7 +87,6 @@ def test_f3_series_bound_out_of_range(hanoi: DuckStore, admin: dict[str, str]) -
         assert response.status_code < 500, start
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FINDINGS["F4"])
 def test_f4_unknown_time_zone(hanoi: DuckStore, admin: dict[str, str]) -> None:
     client = TestClient(create_app(hanoi, load_settings(SETTINGS)), raise_server_exceptions=False)
     response = client.get("/api/v1/utilities/hanoi/zones/Z1/nightflow",
@@ -151,8 +94,21 @@ def test_f4_unknown_time_zone(hanoi: DuckStore, admin: dict[str, str]) -> None:
     assert response.status_code == 422
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=FINDINGS["F5"])
 def test_f5_balances_bad_dates(hanoi: DuckStore, admin: dict[str, str]) -> None:
     client = TestClient(create_app(hanoi, load_settings(SETTINGS)), raise_server_exceptions=False)
     response = client.get("/api/v1/utilities/hanoi/balances", params={"from": "met"}, headers=admin)
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("path", ["/static/../api/app.py", "/static/%2e%2e/api/app.py", "/static/..%2fapi%2fapp.py",
+                                  "/static/%2e%2e%2f%2e%2e%2fcli.py", "/static/....//api/app.py",
+                                  "/static//etc/passwd", "/static/%2fetc%2fpasswd", "/static/..\\api\\app.py"])
+@pytest.mark.parametrize("store", ["duckdb"], indirect=True)
+def test_static_files_stay_in_their_folder(path: str, hanoi: DuckStore, admin: dict[str, str]) -> None:
+    """No request path, however encoded, reads a file outside the panel's static folder."""
+    client = TestClient(create_app(hanoi, load_settings(SETTINGS)), raise_server_exceptions=False)
+    assert client.get("/static/panel.css", headers=admin).status_code == 200  # the folder itself is served
+    for headers in ({}, admin):
+        response = client.get(path, headers=headers)
+        assert response.status_code in (400, 401, 403, 404), (path, response.status_code)
+        assert "create_app" not in response.text and "root:" not in response.text
