@@ -117,6 +117,8 @@ def test_role_route_matrix(world: dict, hanoi: DuckStore) -> None:
         for label, token in world["tokens"].items():
             callers.append((label, rights_of_scopes(label.split(":")[1].split("+")), False,
                             {"headers": {"Authorization": f"Bearer {token}"}}))
+        if rule.scope == "public":  # rights make no difference here: one in-scope user, the out-of-scope ones
+            callers = [c for c in callers if c[0] in ("anonymous", "viewer", "token:read") or c[2]]
         for who, rights, out_of_scope, auth in callers:
             expected = _expected(method, path, rule, params, rights, out_of_scope)
             client.cookies.clear()
