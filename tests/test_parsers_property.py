@@ -225,6 +225,20 @@ def test_mqtt_arbitrary_payloads(payloads: list) -> None:
         assert all("suvar/dev/readings" in r or r.startswith(("'", '"', "<", "[", "{")) or r for r in raws)
 
 
+def test_mqtt_payload_limits() -> None:
+    """The HTTP limits hold on MQTT too: an oversized payload or batch is one quarantined row, not ingested."""
+    small = json.dumps([{"sensor_id": "P-1", "timestamp": "2024-01-01T00:00:00Z", "value": 1}] * 3).encode()
+    big = json.dumps([{"sensor_id": "P-1", "timestamp": "2024-01-01T00:00:00Z", "value": 1}] * 50).encode()
+    table = messages_batch([_Msg(small), _Msg(big), _Msg(b"x" * 5000)], max_bytes=4000, max_readings=10)
+    assert table.num_rows == 3 + 1 + 1
+    raws = [r for r in table.column("raw").to_pylist() if r]
+    assert len(raws) == 2 and "50 readings in one message, over the limit of 10" in raws[0]
+    assert "payload of 5000 bytes is over the limit of 4000" in raws[1] and "suvar/dev/readings" in raws[1]
+    checked = validate(table, SENSORS, now=NOW)
+    assert checked.accepted.num_rows == 3  # the small message's readings
+    assert checked.rejected["reason"].tolist().count("malformed_row") == 2
+
+
 @FAST
 @given(body=json_values)
 def test_records_arbitrary_json(body: object) -> None:

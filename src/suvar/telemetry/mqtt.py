@@ -3,8 +3,9 @@
 Payloads are JSON: one reading object, a list of them, or ``{"readings": [...]}`` (fields as for HTTP). The
 subscriber keeps a persistent session (fixed client id, ``clean_session=False``) and acknowledges by hand, so a
 message that arrived but was not yet committed when the process died is delivered again by the broker; the
-idempotent store turns that redelivery into duplicates, never into double counts. A payload that is not JSON is
-quarantined (``malformed_row``) and then acknowledged: it is kept, with its reason, not lost.
+idempotent store turns that redelivery into duplicates, never into double counts. A payload that is not JSON, or
+is over the HTTP limits (``SUVAR_MAX_BODY_BYTES``, ``SUVAR_MAX_BATCH`` readings), is quarantined
+(``malformed_row``) and then acknowledged: it is kept, with its reason, not lost.
 """
 
 from __future__ import annotations
@@ -51,17 +52,28 @@ def topic_device(topic: str) -> str | None:
     return levels[1] if len(levels) == 3 and levels[2] == "readings" else None
 
 
-def messages_batch(messages: list[mqtt.MQTTMessage], devices: dict[str, str] | None = None) -> pa.Table:
+def messages_batch(messages: list[mqtt.MQTTMessage], devices: dict[str, str] | None = None, *,
+                   max_bytes: int | None = None, max_readings: int | None = None) -> pa.Table:
     """One batch table from several messages; unreadable payloads become malformed rows. ``devices`` maps the
     sensors bound to a field device to it: such a sensor's readings count only from its device's topic
     (``suvar/<device>/readings``, which the broker's ACL lets only that device publish to); from any other
-    topic they are quarantined as ``wrong_device``."""
+    topic they are quarantined as ``wrong_device``. A payload over ``max_bytes``, or with more than
+    ``max_readings`` readings, is one malformed row too (HTTP answers those limits with 413; a device on MQTT
+    cannot be answered, so its message is kept in quarantine with the reason and the start of the payload)."""
     records: list = []
     wrong: list[int] = []
     for msg in messages:
+        if max_bytes is not None and len(msg.payload) > max_bytes:
+            records.append(f"topic {msg.topic}: payload of {len(msg.payload)} bytes is over the limit of "
+                           f"{max_bytes}: {msg.payload[:200]!r}")
+            continue
         items = payload_records(msg.payload)
         if items is None:
             records.append(f"topic {msg.topic}: {msg.payload[:400]!r}")  # not a dict: quarantined as malformed
+            continue
+        if max_readings is not None and len(items) > max_readings:
+            records.append(f"topic {msg.topic}: {len(items)} readings in one message, over the limit of "
+                           f"{max_readings}: {msg.payload[:200]!r}")
             continue
         if devices:
             sender = topic_device(msg.topic)
@@ -123,7 +135,9 @@ class MqttIngest:
                     continue
                 last = time.monotonic()
                 devices = {s: d for s, (_u, d) in self.store.sensor_owners().items() if d}
-                counts = ingest_batch(self.store, messages_batch(batch, devices), f"mqtt:{self.topic}",
+                table = messages_batch(batch, devices, max_bytes=self.settings.max_body_bytes,
+                                       max_readings=self.settings.max_batch)
+                counts = ingest_batch(self.store, table, f"mqtt:{self.topic}",
                                       sensors=sensor_index(self.store), settings=self.settings,
                                       who=f"mqtt:{self.client_id}", where=f"{self.host}:{self.port}")
                 for msg in batch:  # only now is the data durable
