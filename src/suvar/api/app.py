@@ -5,9 +5,11 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -331,7 +333,9 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     ) -> list[dict[str, Any]]:
         """The kept daily or monthly balances of every zone (or ``zone``), as refreshed from stored data
         (``suvar audit refresh``, or on the server's schedule); ``complete`` is false for a period still open."""
-        return _records(stored_balances(store, utility_id, zone, freq, start, end))
+        bounds = [None if t is None else _utc_naive(_parse_time(t, name)) for t, name in ((start, "from"),
+                                                                                          (end, "to"))]
+        return _records(stored_balances(store, utility_id, zone, freq, *bounds))
 
     @app.get("/api/v1/utilities/{utility_id}/zones/{zone_id}/nightflow")
     def zone_nightflow(
@@ -339,6 +343,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         end: str = Query(..., alias="to"), tz: str = "UTC",
     ) -> list[dict[str, Any]]:
         """Night-flow analysis of a zone per local day."""
+        _check_tz(tz)
         try:
             frame = zone_night_flow(store, utility_id, zone_id, start, end, tz=tz)
         except ValueError as exc:
@@ -351,6 +356,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         tz: str = "UTC",
     ) -> str:
         """The HTML water-audit report of a utility and its zones."""
+        _check_tz(tz)
         try:
             return utility_report(store, utility_id, start, end, tz=tz)
         except ValueError as exc:
@@ -507,7 +513,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     @app.get("/api/v1/quarantine")
     def quarantine(
         store: StoreDep, who: Who, reason: str | None = None, source: str | None = None,
-        limit: int = Query(100, le=10_000),
+        limit: int = Query(100, ge=0, le=10_000),
     ) -> list[dict[str, Any]]:
         """Quarantined rows, newest first; a scoped caller sees only rows naming its utilities' sensors."""
         sensor_ids = None
@@ -521,6 +527,21 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     from suvar.api.panel import register_panel  # the panel's pages and aggregate endpoints
 
     register_panel(app, get_store)
+
+    def openapi() -> dict[str, Any]:
+        """The schema, with 422's ``detail`` documented as the handlers send it: FastAPI's list of validation
+        errors, or one sentence naming the field and what was expected."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error:
+                error["properties"]["detail"] = {"anyOf": [{"type": "string"}, error["properties"]["detail"]],
+                                                 "title": "Detail"}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
@@ -588,7 +609,30 @@ def _client(request: Request) -> str | None:
 
 
 def _naive(ts: datetime | None) -> datetime | None:
-    """Timestamps in the store are naive UTC."""
+    """Timestamps in the store are naive UTC; one that cannot be shifted to UTC is a 422."""
     if ts is None or ts.tzinfo is None:
         return ts
-    return pd.Timestamp(ts).tz_convert("UTC").tz_localize(None).to_pydatetime()
+    try:
+        return ts.astimezone(UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        raise HTTPException(422, f"time {ts.isoformat()} is out of range") from None
+
+
+def _parse_time(text: str, name: str) -> datetime:
+    """A query parameter as a date or time (422 naming the parameter when it is neither)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"{name} must be a date or an ISO 8601 time, e.g. 2026-10-01, not {text!r}") \
+            from None
+
+
+def _utc_naive(ts: datetime) -> datetime:
+    return _naive(ts) if ts.tzinfo is not None else ts
+
+
+def _check_tz(tz: str) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HTTPException(422, f"unknown time zone {tz!r}; expected an IANA name such as Asia/Baku") from None

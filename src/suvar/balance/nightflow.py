@@ -148,8 +148,10 @@ def night_flow_analysis(
         azp = _check_series(azp_pressure_m, "azp_pressure_m").resample("1h").mean()
         p_night = azp.reindex(pd.DatetimeIndex(mnf_hour.to_numpy())).to_numpy()
         out["azp_night_m"] = p_night
+        by_date = dict(list(azp.groupby(azp.index.date)))  # one pass, not a scan per day
+        empty = azp.iloc[:0]
         out["ndf_h"] = [
-            night_day_factor(azp[azp.index.date == day], pn, n1)
+            night_day_factor(by_date.get(day, empty), pn, n1)
             for day, pn in zip(out.index, p_night, strict=True)
         ]
     else:

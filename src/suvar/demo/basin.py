@@ -20,6 +20,7 @@ The chain, every step through the platform's own modules:
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from suvar.allocation.explain import explain, plan_record
 from suvar.allocation.model import basin_sha256, parse_basin
 from suvar.allocation.report import allocation_report_html
 from suvar.allocation.scenario import compare_users, run_scenarios
-from suvar.ledger import JsonlLedgerStore, append, verify
+from suvar.ledger import DatabaseLedgerStore, JsonlLedgerStore, append, verify
 from suvar.store import DuckStore, Store
 from suvar.telemetry.ingest import ingest_batch
 from suvar.telemetry.readers import read_records
@@ -161,6 +162,13 @@ def build_demo_basin(workdir: str | Path, store: Store | None = None) -> dict:
         ledger.path.unlink()
     entry = append(ledger, {"kind": "allocation_plan", "author": "basin commission (demo)", "plan": plan})
     verified = verify(ledger)
+
+    if store is not None:  # the platform's own ledger, which the panel and the API read
+        published = DatabaseLedgerStore(store, "allocation")
+        for name, result in results.items():
+            append(published, {"kind": "allocation_plan", "author": "basin commission (demo)",
+                               "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "plan": plan_record(result, basin_sha256(basin), scenario=name)})
 
     totals = plan_totals(plan)
     metered = metered_deliveries(store or DuckStore(":memory:"), plan)
