@@ -5,8 +5,9 @@ an inlet meter and a pressure sensor each, 15-minute readings). The DuckDB path 
 None, ...)`` on the store (DuckDB with its default threads); the Dask path exports the store to the Parquet lake
 (``suvar export parquet``, timed) and runs :func:`suvar.lake.jobs.lake_zone_balances` on a LocalCluster, one task
 per zone over the whole year, one thread per worker. Both compute daily and monthly balances with AMR
-consumption; the answers are compared (DuckDB adds floating-point sums in its own order, so they agree to the
-last bits rather than exactly). The machine's load average is recorded around each measurement.
+consumption (the workers have imported Suvar before the clock starts); the answers are compared (DuckDB adds
+floating-point sums in its own order, so they agree to the last bits rather than exactly). The machine's load
+average is recorded around each measurement.
 
 Run: ``.venv/bin/python bench/dask_balance.py [--zones 100] [--meters-per-zone 100] [--days 365]``. Prints JSON
 and writes ``bench/out/dask_balance.json``.
@@ -94,6 +95,7 @@ def main() -> None:
         result["dask"] = {}
         for n in [int(w) for w in args.workers.split(",")]:
             with dask_client(workers=n) as client:
+                client.run(lambda: __import__("suvar.lake.jobs"))  # imports done before the clock starts
                 runs = {}
                 for freq in ("D", "MS"):
                     with get_task_stream(client) as stream:

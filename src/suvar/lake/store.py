@@ -98,15 +98,11 @@ class LakeStore(DuckStore):
                 con.execute(f"CREATE OR REPLACE VIEW readings AS SELECT sensor_id, ts, value FROM {source}")
                 return
             keep = sorted(set(sensor_ids))
-            con.execute("CREATE OR REPLACE TABLE _lake_keep (sensor_id TEXT)")
-            if keep:
-                con.executemany("INSERT INTO _lake_keep VALUES (?)", [[s] for s in keep])
-            # The range test lets DuckDB skip row groups by their min/max statistics (files are sorted by sensor).
-            lo, hi = (keep[0], keep[-1]) if keep else ("", "")
-            con.execute(f"""CREATE OR REPLACE VIEW readings AS
-                            SELECT sensor_id, ts, value FROM {source}
-                            WHERE sensor_id BETWEEN {_quote(lo)} AND {_quote(hi)}
-                              AND sensor_id IN (SELECT sensor_id FROM _lake_keep)""")
+            # A constant IN list is pushed into the Parquet scan, which skips the row groups whose sensor_id
+            # statistics exclude every listed sensor (files are sorted by sensor). An IN (subquery) is not.
+            listed = ", ".join(_quote(k) for k in keep) or "NULL"
+            con.execute(f"CREATE OR REPLACE VIEW readings AS SELECT sensor_id, ts, value FROM {source} "
+                        f"WHERE sensor_id IN ({listed})")
 
 
 _local = threading.local()
