@@ -267,12 +267,12 @@ def residuals(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.Dat
         set(model.flow_sensors) - set(flows_m3h.columns))
     if missing:
         raise DetectionError(f"telemetry lacks sensor column(s) {missing[:5]} the model was trained on")
-    p_h, q_h, faults = _hourly_inputs(model, pressures_m, flows_m3h)
+    p_h, q_h, faults = hourly_inputs(model, pressures_m, flows_m3h)
     r = _predict(p_h.to_numpy(), _features(q_h), model.coef_p, model.coef_x, model.fallback)
     return pd.DataFrame(r, index=p_h.index, columns=model.pressure_sensors), faults
 
 
-def _hourly_inputs(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame
+def hourly_inputs(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Hourly pressures (faults masked) and flows, and the fault mask (at the readings' step)."""
     masked, faults = mask_faults(pressures_m[model.pressure_sensors], model.spike_m, model.stuck_samples)
@@ -284,12 +284,15 @@ NIGHT_HOURS = (0, 1, 2, 3, 4, 5)
 
 
 def raw_pressure_change(p_h: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, baseline_days: int = 7,
-                        hours: Sequence[int] = NIGHT_HOURS) -> np.ndarray | None:
+                        hours: Sequence[int] = NIGHT_HOURS, baseline_end: pd.Timestamp | None = None
+                        ) -> np.ndarray | None:
     """Mean change of each pressure over the ``hours`` of day in ``[start, end)`` against its mean at the same
-    hours over the ``baseline_days`` before ``start`` (m); None without a night of baseline. Night hours
-    have the least demand, so the least day-to-day variation for a leak's pressure drop to hide in."""
+    hours over the ``baseline_days`` before ``baseline_end`` (default ``start``) (m); None without a night of
+    baseline. Night hours have the least demand, so the least day-to-day variation for a leak's pressure drop
+    to hide in."""
     night = np.isin(p_h.index.hour, hours)
-    before = p_h[night & (p_h.index < start) & (p_h.index >= start - pd.Timedelta(days=baseline_days))]
+    until = start if baseline_end is None else baseline_end
+    before = p_h[night & (p_h.index < until) & (p_h.index >= until - pd.Timedelta(days=baseline_days))]
     window = p_h[night & (p_h.index >= start) & (p_h.index < end)]
     if len(before) < len(hours) or window.empty:
         return None
@@ -314,7 +317,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     sensor anomalies; see module docs) are appended to ``rejected``, if given, with the reason in
     ``evidence["rejected"]``.
     """
-    p_h, q_h, faults = _hourly_inputs(model, pressures_m, flows_m3h)
+    p_h, q_h, faults = hourly_inputs(model, pressures_m, flows_m3h)
     r = pd.DataFrame(_predict(p_h.to_numpy(), _features(q_h), model.coef_p, model.coef_x, model.fallback),
                      index=p_h.index, columns=model.pressure_sensors)
     times = r.index

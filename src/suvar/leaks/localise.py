@@ -20,7 +20,7 @@ function of its arguments, so every way of running them gives the same signature
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,16 +120,19 @@ class Localiser:
         self._base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sig: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
 
-    def candidate_pipes(self, shift_m: np.ndarray, *, raw: bool = False) -> list[str]:
+    def candidate_pipes(self, shift_m: np.ndarray, *, raw: bool = False,
+                        within: Collection[str] | None = None) -> list[str]:
         """The pipes nearest to the sensors whose residual dropped most (weights ``max(0, −shift/σ)``; for a raw
-        pressure change, ``max(0, −Δp)``: the residual σ does not measure its noise)."""
-        if len(self.pipes) <= self.n_candidates:
-            return list(self.pipes)
+        pressure change, ``max(0, −Δp)``: the residual σ does not measure its noise), among ``within`` (e.g. the
+        alarmed zone's pipes) when given."""
+        allowed = np.array([within is None or p in within for p in self.pipes])
+        if allowed.sum() <= self.n_candidates:
+            return [p for p, ok in zip(self.pipes, allowed, strict=True) if ok]
         scale = 1.0 if raw else self.sigma_m
         w = np.clip(-np.nan_to_num(shift_m) / scale, 0, None)
         if not w.any():
             w = np.abs(np.nan_to_num(shift_m)) / scale
-        proximity = (np.exp(-self._pipe_sensor_m / self._scale_m) * w).sum(axis=1)
+        proximity = np.where(allowed, (np.exp(-self._pipe_sensor_m / self._scale_m) * w).sum(axis=1), -np.inf)
         order = np.argsort(-proximity, kind="stable")[: self.n_candidates]
         return [self.pipes[i] for i in order]
 
@@ -163,7 +166,8 @@ class Localiser:
             out[pipe] = (change[: len(self.pressure)] if raw else self.transform @ change, leak)
         return out
 
-    def locate(self, shift_m: np.ndarray, hour: int, top: int = 10, *, raw: bool = False) -> Localisation:
+    def locate(self, shift_m: np.ndarray, hour: int, top: int = 10, *, raw: bool = False,
+               within: Collection[str] | None = None) -> Localisation:
         """Rank candidate pipes for an observed residual shift (m, one value per pressure sensor), or, with
         ``raw``, for the observed change of the pressures themselves against their usual value at those hours.
 
@@ -171,13 +175,14 @@ class Localiser:
         the residual model, which predicts each sensor from the others, cancels most of such a shift. A raw
         change also carries a common offset (tank levels, the night's demand), so it is matched with a free
         offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance.
-        ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` so signatures are reused.
+        ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` so signatures are reused; ``within``
+        restricts the search to those pipes (the alarmed zone's).
         """
         gaps = [min(abs(hour - h), 24 - abs(hour - h)) for h in SIGNATURE_HOURS]
         hour = SIGNATURE_HOURS[int(np.argmin(gaps))]
         obs = np.asarray(shift_m, dtype=float)
         ok = np.isfinite(obs)
-        sigs = self.signatures(self.candidate_pipes(obs, raw=raw), hour, raw=raw)
+        sigs = self.signatures(self.candidate_pipes(obs, raw=raw, within=within), hour, raw=raw)
         rows = []
         for pipe, (sig, leak_m3h) in sigs.items():
             s, o = sig[ok], obs[ok]

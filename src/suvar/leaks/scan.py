@@ -2,8 +2,11 @@
 
 The utility's SCADA pressures (by node) and flows (by link) are read from the store, put on a regular grid,
 and handed to the same detector as ``suvar leaks detect``: it learns normal behaviour from the first
-``train_days`` and scans the rest. Where the utility's network file ships with Suvar (the demo's), each alarm is
-localised by simulating candidate leaks with WNTR; otherwise the alarm carries no candidates.
+``train_days`` and scans the rest. Each zone with smart meters is also watched through its flow balance: a step in
+its net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is
+a leak alarm of its own, localised among the zone's pipes on the raw night-time pressure change. Where the
+utility's network file ships with Suvar (the demo's), alarms are localised by simulating candidate leaks with
+WNTR; otherwise they carry no candidates.
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from suvar.alarms import alarm
-from suvar.leaks.detect import LeakEvent, detect, train
+from suvar.balance.zone import zone_night_flow
+from suvar.leaks.detect import NIGHT_HOURS, LeakEvent, detect, hourly_inputs, raw_pressure_change, train
+from suvar.leaks.nightsteps import night_flow_steps
 from suvar.store import Store
 
 NETWORKS = Path(str(files("suvar") / "data" / "networks"))
+#: Below this fit (cosine of observed and simulated pressure change) a zone-flow alarm names no pipes.
+MIN_FIT_COSINE = 0.5
 
 
 def _wide(readings: pd.DataFrame, names: dict[str, str], step_s: int) -> pd.DataFrame:
@@ -62,12 +70,59 @@ def scan_utility(
     events = detect(model, p[p.index >= split], q[q.index >= split], locate, progress=progress, rejected=rejected)
     links = store.links(utility_id).set_index("link_id")["zone_id"]
     for event in events:
-        zone = links.get(event.pipe) if event.pipe else None  # the DMA of the most likely pipe
+        event.evidence["zone_id"] = links.get(event.pipe) if event.pipe else None  # the DMA of the likeliest pipe
+    p_h = hourly_inputs(model, p, q)[0]
+    until = pd.Timestamp(end) if end else p.index[-1] + pd.Timedelta(seconds=step_s)
+    events += zone_flow_events(store, utility_id, links, events, p_h, split, until, train_days, locate)
+    events.sort(key=lambda e: e.start)
+    for event in events:
+        zone = event.evidence["zone_id"]
         title = (f"Leak suspected from {pd.Timestamp(event.start):%Y-%m-%d %H:%M}"
-                 + (f" near pipe {event.pipe}" if event.pipe else "")
+                 + (f" near pipe {event.pipe}" if event.pipe else f" in zone {zone}" if zone else "")
                  + (f", about {event.est_size_m3h:.1f} m³/h" if event.est_size_m3h else ""))
         store.raise_alarm(alarm("leak", _severity(event), utility_id, title, key=f"{event.start}",
                                 zone_id=zone, start=event.start, detail=event.as_dict()))
+    return events
+
+
+def zone_flow_events(
+    store: Store, utility_id: str, links: pd.Series, scada_events: list[LeakEvent], p_h: pd.DataFrame,
+    split: pd.Timestamp, end: pd.Timestamp, train_days: float, locate: Callable | None,
+) -> list[LeakEvent]:
+    """Leak events from steps in each zone's net night flow (zones with smart meters), except where the SCADA
+    detector already alarmed that zone within two days; those alarms gain the step as evidence instead."""
+    events = []
+    first = split - pd.Timedelta(days=train_days)
+    for zone_id in store.zones(utility_id)["zone_id"]:
+        if not store.sensors(utility_id, zone_id)["connection_id"].notna().any():
+            continue  # no smart meters: no measured night use to balance against
+        try:
+            nnf = zone_night_flow(store, utility_id, zone_id, first, end)["net_night_flow_m3h"]
+        except ValueError:
+            continue  # no boundary meter
+        for step in night_flow_steps(nnf, int(train_days)):
+            night = pd.Timestamp(step.night)
+            evidence = {"zone_id": zone_id, "net_night_flow_rise_m3h": round(step.rise_m3h, 2),
+                        "net_night_flow_baseline_m3h": round(step.baseline_m3h, 2),
+                        "began_between": [f"{pd.Timestamp(step.last_normal_night):%Y-%m-%d} 04:00",
+                                          f"{night:%Y-%m-%d} 04:00"]}
+            known = [e for e in scada_events if e.evidence.get("zone_id") == zone_id
+                     and abs(e.start - night) <= pd.Timedelta(days=2)]
+            if known:
+                known[0].evidence["zone_night_flow"] = evidence
+                continue
+            event = LeakEvent(night, night + pd.Timedelta(hours=4), f"zone {zone_id} night flow",
+                              step.rise_m3h / step.threshold_m3h, est_size_m3h=step.rise_m3h, evidence=evidence)
+            # Localise on the first whole night with the leak (the step's night may have begun without it).
+            after = night + pd.Timedelta(days=1) if night + pd.Timedelta(days=1, hours=6) <= end else night
+            raw = raw_pressure_change(p_h, after, after + pd.Timedelta(hours=6), baseline_end=night)
+            if locate is not None and raw is not None:
+                zone_pipes = set(links.index[links == zone_id])
+                loc = locate(np.where(np.isfinite(raw), raw, 0.0), NIGHT_HOURS[2], raw=True, within=zone_pipes)
+                event.evidence["cosine"] = round(loc.cosine, 3)
+                if loc.cosine >= MIN_FIT_COSINE:  # else no leak signature explains the night's pressures
+                    event.candidates = loc.candidates
+            events.append(event)
     return events
 
 
