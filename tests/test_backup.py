@@ -93,9 +93,6 @@ def test_backup_restore_round_trip(full_store: DuckStore, tmp_path: Path, monkey
         assert more.conflicts == 10 and restored.reading_count() == 400
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "C1 (/tmp/lead/hostile-app-findings.md): `suvar restore BAD --force` deletes the store before it checks the "
-    "backup, leaving a file that is not a database and a traceback"))
 def test_restore_of_a_bad_file_keeps_the_store(full_store: DuckStore, tmp_path: Path) -> None:
     junk = tmp_path / "junk.duckdb"
     junk.write_bytes(b"this is not a database" * 300)
@@ -107,9 +104,6 @@ def test_restore_of_a_bad_file_keeps_the_store(full_store: DuckStore, tmp_path: 
         assert kept.reading_count() == 400
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "C2 (/tmp/lead/hostile-app-findings.md): `suvar backup` while another process (suvar serve) holds the "
-    "store ends in a DuckDB lock traceback; it needs a clear error (or a backup route in the server)"))
 def test_backup_while_the_server_holds_the_store(full_store: DuckStore, tmp_path: Path) -> None:
     """DuckDB lets one process write a file: `suvar backup` from another process while the store is open must fail
     with a clear message and exit code, never a traceback or a half-written backup."""

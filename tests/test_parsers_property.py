@@ -431,9 +431,6 @@ def test_inp_cannot_name_files_to_write(tmp_path: Path) -> None:
     assert not target.exists()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "H1 (/tmp/lead/hostile-app-findings.md): models loaded straight through WNTR (suvar leaks --network, leak "
-    "scenarios, the localiser, the demo) keep HYDRAULICS SAVE and run_epanet writes wherever it points"))
 def test_run_epanet_never_writes_where_a_file_says(tmp_path: Path) -> None:
     import wntr
 

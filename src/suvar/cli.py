@@ -6,6 +6,7 @@ Every command finds the store through ``SUVAR_DB`` (default ``var/suvar.duckdb``
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,9 +50,17 @@ audit_app.command("deliveries", help="Audit metered deliveries against a publish
 
 
 def _store():  # noqa: ANN202 - imported lazily so that --help stays fast
+    import duckdb
+
     from suvar.store import open_store
 
-    return open_store()
+    try:
+        return open_store()
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        _fail(f"{load_settings().db} is in use by another process (suvar serve?): stop it first, or run this "
+              "against the server's API")
 
 
 def _who() -> str:
@@ -479,10 +488,21 @@ def restore(
     if target.exists() and not force:
         _fail(f"{target} exists; use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (target, Path(f"{target}.wal")):
-        stale.unlink(missing_ok=True)
-    shutil.copyfile(path, target)
-    store = DuckStore(target)  # upgrades an older backup
+    # Check and upgrade a copy beside the store first; the store is replaced only by a good one, atomically, and
+    # the replaced store is kept as <store>.before-restore.
+    staged = target.with_name(target.name + ".restoring")
+    staged.unlink(missing_ok=True)
+    shutil.copyfile(path, staged)
+    try:
+        DuckStore(staged).close()  # opens, checks and upgrades an older backup
+    except Exception as exc:  # noqa: BLE001 - whatever the file is, it is not a Suvar store
+        staged.unlink(missing_ok=True)
+        _fail(f"{path}: not a Suvar backup ({str(exc).splitlines()[0]}); the store is unchanged")
+    if target.exists():
+        os.replace(target, target.with_name(target.name + ".before-restore"))
+    Path(f"{target}.wal").unlink(missing_ok=True)
+    os.replace(staged, target)
+    store = DuckStore(target)
     _audit(store, "restore", {"from": str(path)})
     typer.echo(f"restored {target} from {path} (schema version {store.schema_version()})")
 

@@ -87,6 +87,9 @@ def delivery_audit(plan: pd.DataFrame, metered_m3: pd.Series, tolerance: float =
         )
     if not 0 <= tolerance < 1:
         raise AuditError(f"tolerance must be in [0, 1), got {tolerance}")
+    bad = sorted(str(u) for u, v in metered_m3.items() if not (np.isfinite(v) and v >= 0))
+    if bad:
+        raise AuditError(f"metered volumes must be finite and >= 0 m³; not so for {bad}")
     users = plan.loc[:, list(PLAN_COLUMNS)].copy()
     users["metered_m3"] = metered_m3.reindex(users.index).astype(float)
     users["deviation_m3"] = users["metered_m3"] - users["planned_m3"]

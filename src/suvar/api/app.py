@@ -478,9 +478,9 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
         """Acknowledge (``ack``) or ``close`` an alarm; needs the ``operate`` right over the alarm's scope."""
         if action not in ("ack", "close"):
             raise HTTPException(404, "action must be ack or close")
-        record(store, who.name, f"alarm_{action}", {"alarm_id": alarm_id}, _client(request))
         if not store.set_alarm_status(alarm_id, "acknowledged" if action == "ack" else "closed", who.name):
             raise HTTPException(404, f"no alarm {alarm_id}")
+        record(store, who.name, f"alarm_{action}", {"alarm_id": alarm_id}, _client(request))
         return _records(store.alarms().query("alarm_id == @alarm_id"))[0]
 
     @app.post("/api/v1/readings", response_model=IngestResult, openapi_extra={

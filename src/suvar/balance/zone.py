@@ -134,6 +134,9 @@ def zone_balances(
         raise ValueError(f"consumption must be billing or amr, not {consumption!r}")
     a = {**ASSUMPTIONS, **(assumptions or {})}
     start, end = pd.Timestamp(start).tz_localize(None), pd.Timestamp(end).tz_localize(None)
+    if end <= start:
+        raise ValueError(f"the period is empty: 'to' ({end:%Y-%m-%d %H:%M}) must come after 'from' "
+                         f"({start:%Y-%m-%d %H:%M})")
     zones = store.zones(utility_id).set_index("zone_id")
     if zone_id is not None and zone_id not in zones.index:
         raise ValueError(f"utility {utility_id!r} has no zone {zone_id!r}")

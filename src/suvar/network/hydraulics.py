@@ -68,7 +68,14 @@ def add_leak_node(wn: wntr.network.WaterNetworkModel, pipe: str) -> str:
 
 
 def run_epanet(wn: wntr.network.WaterNetworkModel) -> wntr.sim.results.SimulationResults:
-    """Run WNTR's EPANET engine with its scratch files in a private temporary folder (safe in parallel)."""
+    """Run WNTR's EPANET engine with its scratch files in a private temporary folder (safe in parallel).
+
+    Options by which a network file names files for the engine to write or read (``HYDRAULICS SAVE|USE``,
+    ``MAP``) are dropped first, so that no file chosen by a file's author is ever written.
+    """
+    from suvar.network.epanet import without_file_references
+
+    without_file_references(wn)
     with tempfile.TemporaryDirectory(prefix="suvar-epanet-") as tmp:
         return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
 
