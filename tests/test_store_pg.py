@@ -252,3 +252,107 @@ def test_a_dropped_partition_is_made_again(store: PostgresStore) -> None:
         con.execute("DROP TABLE readings_y2024m05")
     assert store.write_batch("t", _batch(["a"], ["2024-05-02"], [2.0]), pd.DataFrame()).accepted == 1
     assert store.series(["a"])["value"].tolist() == [2.0]
+
+
+@only_postgres
+def test_http_and_mqtt_ingest_processes_with_panel_readers(hanoi: PostgresStore, mqtt_broker: str) -> None:
+    """Two ``suvar serve`` processes and one ``suvar ingest mqtt`` process write the same readings at once (each
+    in its own order) while a reader polls a server: every reading is stored once, every row is accounted for."""
+    import json
+    import os
+    import random
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path as _Path
+
+    import httpx
+
+    from conftest import _free_port
+    from suvar.security.tokens import create_token
+    from test_ingest_mqtt import _publish
+
+    suvar = str(_Path(sys.executable).parent / "suvar")
+    writer, reader = create_token(hanoi, "writer", ["ingest"]), create_token(hanoi, "reader", ["admin"])
+    rows = [{"sensor_id": s, "timestamp": f"2024-01-31T{m // 60 + 20:02d}:{m % 60:02d}:00Z", "value": 3 + m % 7 / 10}
+            for s in ("P-2", "P-3", "F-1") for m in range(240)]  # 720 keys, crossing into February
+    batches = [rows[i:i + 60] for i in range(0, len(rows), 60)]
+    env = {**os.environ, "SUVAR_DB": hanoi.path}
+    ports = [_free_port(), _free_port()]
+    topic = f"suvar-pg-{uuid.uuid4().hex[:8]}"
+    procs = [subprocess.Popen([suvar, "serve"], env={**env, "SUVAR_PORT": str(p)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for p in ports]
+    mqtt_proc = None
+    try:
+        # Ready: both servers answer, and the MQTT process has committed a probe reading.
+        deadline = time.monotonic() + 90
+        for port in ports:
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/api/v1/alarms", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "suvar serve did not start"
+                    time.sleep(0.3)
+        mqtt_proc = subprocess.Popen([suvar, "ingest", "mqtt", "--broker", mqtt_broker, "--topic",
+                                      f"{topic}/+/readings", "--client-id", f"suvar-{topic}", "--idle-exit", "5"],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        probes = 0
+        probe = json.dumps([{"sensor_id": "V-9", "timestamp": "2024-01-31T00:00:00Z", "value": 1}]).encode()
+        while hanoi.series(["V-9"]).empty:
+            assert time.monotonic() < deadline and mqtt_proc.poll() is None, "suvar ingest mqtt did not subscribe"
+            _publish(mqtt_broker, f"{topic}/probe/readings", [probe])
+            probes += 1
+            time.sleep(0.5)
+
+        statuses: list[int] = []
+        done = threading.Event()
+
+        def read() -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30,
+                              headers={"Authorization": f"Bearer {reader}"}) as http:
+                while not done.is_set():
+                    statuses.append(http.get("/api/v1/sensors/P-2/series", params={"step": "15min"}).status_code)
+                    statuses.append(http.get("/api/v1/quarantine").status_code)
+
+        def post(port: int, order: list[list[dict]]) -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                              headers={"Authorization": f"Bearer {writer}"}) as http:
+                for b in order:
+                    statuses.append(http.post("/api/v1/readings", json={"readings": b}).status_code)
+
+        shuffled = random.Random(3).sample(batches, len(batches))
+        threads = [threading.Thread(target=read), threading.Thread(target=post, args=(ports[0], batches)),
+                   threading.Thread(target=post, args=(ports[1], batches[::-1])),
+                   threading.Thread(target=_publish, args=(mqtt_broker, f"{topic}/dev/readings",
+                                                           [json.dumps(b).encode() for b in shuffled]))]
+        for t in threads[1:]:
+            t.start()
+        threads[0].start()
+        for t in threads[1:]:
+            t.join()
+        out, err = mqtt_proc.communicate(timeout=120)  # exits after 5 idle seconds: everything committed
+        done.set()
+        threads[0].join()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+        if mqtt_proc is not None and mqtt_proc.poll() is None:
+            mqtt_proc.kill()
+    assert mqtt_proc.returncode == 0, err
+    assert set(statuses) == {200} and len(statuses) > 2 * len(batches)
+    with psycopg.connect(hanoi.path) as con:
+        n, distinct = con.execute("SELECT count(*), count(DISTINCT (sensor_id, ts)) FROM readings").fetchone()
+        accepted, seen, conflicts = con.execute(
+            "SELECT sum(accepted), sum(accepted + duplicates + conflicts), sum(conflicts) FROM ingest_batches"
+        ).fetchone()
+    assert hanoi.quarantine().empty
+    assert n == distinct == len(rows) + 1  # the readings and the probe, each once
+    assert accepted == n and conflicts == 0
+    mq = json.loads(out.strip().splitlines()[-1])
+    mqtt_rows = mq["accepted"] + mq["duplicates"] + mq["conflicts"]
+    assert 1 <= mqtt_rows - len(rows) <= probes  # all its readings and the probes it was subscribed for
+    assert seen == 2 * len(rows) + mqtt_rows  # every row sent by every writer is accounted for
