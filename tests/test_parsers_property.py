@@ -28,7 +28,7 @@ from suvar.allocation.model import BasinError, load_basin, parse_basin
 from suvar.allocation.pywr_import import PywrImportError, load_pywr
 from suvar.network.epanet import NetworkError, network_tables, read_inp
 from suvar.network.hydraulics import run_epanet
-from suvar.network.zones import ZoneError, read_zone_csv, zones_from_boundary
+from suvar.network.zones import ZoneError, check_node_zones, read_zone_csv, zones_from_boundary
 from suvar.telemetry.mqtt import messages_batch, payload_records
 from suvar.telemetry.readers import FormatError, read_battledim, read_long, read_records
 from suvar.telemetry.validate import REASONS, SensorInfo, validate
@@ -391,6 +391,26 @@ def test_zone_file_arbitrary_bytes(tmp_path_factory: pytest.TempPathFactory, dat
         assert str(path) in str(exc)
         return
     assert list(frame.columns) == list(columns) and len(frame)
+
+
+@FAST
+@given(rows=st.lists(st.tuples(st.sampled_from(["1", "2", "3", "4"]), st.sampled_from(["A", "B"])), min_size=1,
+                     max_size=8))
+def test_node_zone_file_puts_each_node_in_one_zone(tmp_path_factory: pytest.TempPathFactory, rows: list) -> None:
+    """A node file either assigns every node to exactly one zone, or is refused naming the node and its lines."""
+    path = _write(tmp_path_factory.mktemp("nz"), "zones.csv",
+                  ("node_id,zone\n" + "".join(f"{n},{z}\n" for n, z in rows)).encode())
+    frame = read_zone_csv(path, ("node_id", "zone")).rename(columns={"zone": "zone_id"})
+    torn = {n for n, _ in rows if len({z for m, z in rows if m == n}) > 1}
+    try:
+        checked = check_node_zones(frame, HANOI_TABLES[0], str(path))
+    except ZoneError as exc:
+        assert torn and str(path) in str(exc) and "more than one zone" in str(exc)
+        node = str(exc).split("node ")[1].split(" ")[0]
+        assert node in torn and all(f"line {i + 2}: {z}" in str(exc) for i, (n, z) in enumerate(rows) if n == node)
+        return
+    assert not torn
+    assert sorted(map(tuple, checked.to_numpy())) == sorted(set(rows))
 
 
 @FAST

@@ -41,10 +41,20 @@ def read_zone_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def check_node_zones(node_zone: pd.DataFrame, nodes: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The node-to-zone table, checked: every node exists, and none is put in two zones (a repeated identical row
+    is harmless and dropped). Lines are counted as in a file with a header line."""
     unknown = sorted(set(node_zone["node_id"]) - set(nodes["node_id"]))
     if unknown:
         raise ZoneError(f"{source}: unknown node(s) {', '.join(unknown[:10])}")
-    return node_zone
+    zones_of = node_zone.groupby("node_id")["zone_id"].nunique()
+    torn = zones_of[zones_of > 1].index
+    if len(torn):
+        node = torn[0]
+        rows = node_zone.reset_index(drop=True)
+        lines = [f"line {i + 2}: {z}" for i, z in rows.loc[rows["node_id"] == node, "zone_id"].items()]
+        raise ZoneError(f"{source}: node {node} is put in more than one zone ({'; '.join(lines)})"
+                        + (f", and {len(torn) - 1} more node(s) too" if len(torn) > 1 else ""))
+    return node_zone.drop_duplicates(["node_id", "zone_id"])
 
 
 def zones_from_boundary(nodes: pd.DataFrame, links: pd.DataFrame, boundary: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +106,7 @@ def apply_zones(
     nodes, links = store.nodes(utility_id), store.links(utility_id)
     if node_file is not None:
         node_zone = read_zone_csv(node_file, ("node_id", "zone")).rename(columns={"zone": "zone_id"})
-        check_node_zones(node_zone, nodes, str(node_file))
+        node_zone = check_node_zones(node_zone, nodes, str(node_file))
     else:
         if boundary is None:
             if boundary_file is None:
