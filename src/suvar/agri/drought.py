@@ -20,13 +20,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-_root = logging.getLogger()
-_saved_root = (list(_root.handlers), _root.level)
-from climate_indices import compute, indices  # noqa: E402  (it reconfigures the root logger on import)
 
-_root.handlers[:] = _saved_root[0]
-_root.setLevel(_saved_root[1])
-logging.getLogger("climate_indices").setLevel(logging.WARNING)
+def _climate_indices():  # noqa: ANN202
+    """``(compute, indices)`` of climate-indices, imported on first use (it takes seconds, which every ``suvar``
+    command would pay otherwise) with the root logger it reconfigures on import put back."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    from climate_indices import compute, indices
+
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    logging.getLogger("climate_indices").setLevel(logging.WARNING)
+    return compute, indices
 
 #: WMO-No. 1090 (2012) Table 1 SPI classes as (lower bound inclusive, upper bound exclusive, label).
 WMO_SPI_CLASSES: tuple[tuple[float, float, str], ...] = (
@@ -98,6 +103,7 @@ def spi(
     """
     monthly = _monthly(precip_mm, "precipitation")
     first, cal_start, cal_end = _calibration(monthly, calibration_years)
+    compute, indices = _climate_indices()
     dist = indices.Distribution[distribution]
     out = {
         f"spi_{k}": indices.spi(monthly.to_numpy(), k, dist, first, cal_start, cal_end, compute.Periodicity.monthly)
@@ -121,6 +127,7 @@ def spei(
     monthly_p = _monthly(precip_mm, "precipitation")
     monthly_pet = _monthly(pet_mm, "PET").reindex(monthly_p.index)
     first, cal_start, cal_end = _calibration(monthly_p, calibration_years)
+    compute, indices = _climate_indices()
     dist = indices.Distribution[distribution]
     out = {
         f"spei_{k}": indices.spei(
