@@ -37,6 +37,7 @@ The LeakDB minimum-night-flow baseline (Vrachimis et al. 2018, ``algorithmMNF.m`
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -392,7 +393,9 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
             for b in range(OFFSET_BUCKETS):
                 rows = z_all[lo:t][bucket[lo:t] == b]
                 if len(rows):
-                    mu[b] = np.nan_to_num(np.nanmedian(rows, axis=0), nan=mu[b])
+                    with warnings.catch_warnings():  # a sensor silent for the whole block keeps its offset
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        mu[b] = np.nan_to_num(np.nanmedian(rows, axis=0), nan=mu[b])
             s_neg[:], s_pos[:], m_neg[:] = 0.0, 0.0, 0.0
             last_low[:] = t
             mnf_mu = np.where(np.isfinite(last_mnf), last_mnf, mnf_mu)
