@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -715,16 +715,18 @@ class PostgresStore(KeptBalances):
             return cur.rowcount > 0
 
     def add_session(self, session_hash: str, username: str, expires_at: datetime, client: str | None) -> None:
-        """Store a new session and drop every expired one."""
+        """Store a new session and drop every expired one (times are naive UTC, from this process's clock like
+        ``expires_at``)."""
+        now = datetime.now(UTC).replace(tzinfo=None)
         with self._tx() as con:
-            con.execute("DELETE FROM sessions WHERE expires_at < now() AT TIME ZONE 'UTC'")
-            con.execute("INSERT INTO sessions VALUES (?, ?, now() AT TIME ZONE 'UTC', ?::TIMESTAMP, ?)",
-                        [session_hash, username, expires_at, client])
+            con.execute("DELETE FROM sessions WHERE expires_at < ?::TIMESTAMP", [now])
+            con.execute("INSERT INTO sessions VALUES (?, ?, ?::TIMESTAMP, ?::TIMESTAMP, ?)",
+                        [session_hash, username, now, expires_at, client])
 
     def session(self, session_hash: str) -> dict | None:
         """The unexpired session with this hash, or None."""
         row = self._one("SELECT username, created_at, expires_at FROM sessions WHERE session_hash = ? "
-                        "AND expires_at >= now() AT TIME ZONE 'UTC'", [session_hash])
+                        "AND expires_at >= ?::TIMESTAMP", [session_hash, datetime.now(UTC).replace(tzinfo=None)])
         return None if row is None else dict(zip(("username", "created_at", "expires_at"), row, strict=True))
 
     def delete_sessions(self, *, session_hash: str | None = None, username: str | None = None) -> int:
