@@ -78,9 +78,12 @@ def test_binary_copy_round_trips_exactly(store: PostgresStore) -> None:
 
 @only_postgres
 def test_nul_characters_neither_fail_nor_match(store: PostgresStore) -> None:
-    bad = pd.DataFrame([{"position": 1, "reason": "malformed", "detail": "x", "sensor_id": None, "raw": "a\x00b"}])
+    bad = pd.DataFrame([{"position": 1, "reason": "malformed", "detail": "x", "sensor_id": None, "raw": "a\x00b"},
+                        {"position": np.nan, "reason": "malformed", "detail": "x", "sensor_id": None, "raw": "c"}])
+    assert bad["position"].dtype == float  # an integer column with a gap, as pandas has it
     store.write_batch("t", _batch([], [], []), bad)
-    assert store.quarantine()["raw"].tolist() == ["a\ufffdb"]
+    assert store.quarantine()["raw"].tolist() == ["a\ufffdb", "c"]
+    assert store.quarantine()["position"].tolist()[0] == 1
     assert store.sensors(utility_id="\x00").empty
 
 

@@ -306,7 +306,8 @@ def _frame(cur: psycopg.Cursor, rows: list[tuple] | None = None) -> pd.DataFrame
 
 
 def _copy_rows(con: _Con, table: str, frame: pd.DataFrame) -> None:
-    """COPY a frame's rows into ``table`` (a code constant) by column name; NaN and NaT become NULL."""
+    """COPY a frame's rows into ``table`` (a code constant) by column name; NaN and NaT become NULL, integral
+    floats integers (as DuckDB casts them)."""
     columns = list(frame.columns)
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table),
                                                      sql.SQL(", ").join(map(sql.Identifier, columns)))
@@ -314,7 +315,10 @@ def _copy_rows(con: _Con, table: str, frame: pd.DataFrame) -> None:
     for name in columns:
         s = frame[name]
         missing = s.isna().to_numpy()
-        values.append([None if m else _py(v) for v, m in zip(s.tolist(), missing, strict=True)])
+        col = [None if m else _py(v) for v, m in zip(s.tolist(), missing, strict=True)]
+        if s.dtype.kind == "f":  # pandas makes integer columns with gaps float: 3.0 must still load as BIGINT 3
+            col = [int(v) if v is not None and v.is_integer() else v for v in col]
+        values.append(col)
     with con.raw.cursor().copy(stmt) as copy:
         for row in zip(*values, strict=True):
             copy.write_row(row)
