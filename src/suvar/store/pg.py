@@ -327,7 +327,7 @@ def _copy_rows(con: _Con, table: str, frame: pd.DataFrame) -> None:
 def encode_binary_copy(batch: pa.Table) -> bytes:
     """``sensor_id, ts, value`` rows in PostgreSQL's binary COPY format (text, timestamp, float8).
 
-    Format: https://www.postgresql.org/docs/15/sql-copy.html#id-1.9.3.55.9.4 — a header, then per row a field
+    Format (https://www.postgresql.org/docs/15/sql-copy.html, "Binary Format"): a header, then per row a field
     count (int16) and each field as an int32 length and its bytes (timestamp: int64 µs since 2000-01-01; float8:
     IEEE 754), all big-endian, then a -1 trailer. Rows are grouped by the byte length of their sensor id, so each
     group is one fixed-width numpy record array.
@@ -344,8 +344,9 @@ def encode_binary_copy(batch: pa.Table) -> bytes:
     lengths = np.array([len(b) for b in names], dtype=np.int64)
     row_len = lengths[idx]
     parts = [_COPY_HEADER]
-    for width in np.unique(lengths):
-        rows = np.flatnonzero(row_len == width) if len(lengths) > 1 else slice(None)
+    widths = np.unique(lengths)
+    for width in widths:
+        rows = np.flatnonzero(row_len == width) if len(widths) > 1 else slice(None)
         prefix = np.frombuffer(
             b"".join(struct.pack(">hi", 3, int(width)) + (b if len(b) == width else b"\0" * width) for b in names),
             dtype=np.uint8,
