@@ -308,11 +308,12 @@ def plan_coverage(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def allocation_view(store: Store) -> dict[str, Any]:
-    """The allocation view: every published plan (scenario) side by side with per-user coverage and
+    """The allocation view: the plan in force for each published scenario (a later publication of a basin's
+    scenario supersedes the earlier ones, whose ledger indexes it lists) side by side with per-user coverage and
     explanations, the ledger's verification, and the delivery audit of the latest plan against the turnout
     meters (``<basin utility>-D-<user>`` volume sensors)."""
     entries, verified = published_plans(store)
-    plans = []
+    in_force: dict[tuple[Any, Any], dict[str, Any]] = {}
     for e in entries:
         content = e.get("content", {})
         if content.get("kind") != "allocation_plan":
@@ -321,10 +322,14 @@ def allocation_view(store: Store) -> dict[str, Any]:
         coverage = plan_coverage(plan)
         req = sum(u["requirement_m3"] for u in coverage.values())
         alloc = sum(u["allocation_m3"] for u in coverage.values())
-        plans.append({"index": e["index"], "hash": e["hash"], "author": content.get("author"),
-                      "published_at": content.get("published_at"), "basin": plan.get("basin"),
-                      "scenario": plan.get("scenario"), "dates": plan.get("dates", []),
-                      "users": coverage, "coverage": alloc / req if req else None})
+        key = (plan.get("basin"), plan.get("scenario"))
+        earlier = in_force.pop(key, None)
+        in_force[key] = {"index": e["index"], "hash": e["hash"], "author": content.get("author"),
+                         "published_at": content.get("published_at"), "basin": plan.get("basin"),
+                         "scenario": plan.get("scenario"), "dates": plan.get("dates", []),
+                         "users": coverage, "coverage": alloc / req if req else None,
+                         "supersedes": ([*earlier["supersedes"], earlier["index"]] if earlier else [])}
+    plans = sorted(in_force.values(), key=lambda p: p["index"])
     audit = None
     if plans:
         latest = entries[plans[-1]["index"]]["content"]["plan"]
