@@ -148,7 +148,7 @@ def http_devices(url: str, token: str, sensors: list[str], rate_hz: float, batch
             except httpx.HTTPError as exc:
                 rec.add("ingest_post", started, False, repr(exc))
             next_t = max(next_t + period, time.perf_counter())
-            time.sleep(max(0.0, next_t - time.perf_counter()))
+            stop.wait(max(0.0, next_t - time.perf_counter()))
 
 
 def mqtt_devices(broker: str, topic: str, sensors: list[str], rate_hz: float, per_message: int,
@@ -169,7 +169,7 @@ def mqtt_devices(broker: str, topic: str, sensors: list[str], rate_hz: float, pe
             index += steps
             infos.append((steps * len(sensors), pub.publish(topic, payload, qos=1)))
             next_t = max(next_t + period, time.perf_counter())
-            time.sleep(max(0.0, next_t - time.perf_counter()))
+            stop.wait(max(0.0, next_t - time.perf_counter()))
         for _, info in infos:
             info.wait_for_publish(timeout=30)
     finally:
@@ -193,7 +193,7 @@ def panel_user(url: str, token: str, queries: list[tuple[str, str]], think_s: fl
                         None if r.status_code == 200 else f"HTTP {r.status_code} {r.text[:200]}")
             except httpx.HTTPError as exc:
                 rec.add(kind, started, False, repr(exc))
-            time.sleep(think_s * rng.uniform(0.5, 1.5))
+            stop.wait(think_s * rng.uniform(0.5, 1.5))
 
 
 #: Request kinds that are analyses run on demand, not panel views: reported, but not in the panel p99.
@@ -297,10 +297,10 @@ def run(args: argparse.Namespace) -> dict:
             memory.append((time.perf_counter() - rec.t0, proc.memory_info().rss / 2**20))
             time.sleep(1.0)
         stop.set()
+        elapsed = time.perf_counter() - rec.t0
         server_cpu_s, load_after = sum(proc.cpu_times()[:2]) - cpu_before, os.getloadavg()[0]
         for t in threads:
             t.join(60)
-        elapsed = time.perf_counter() - rec.t0
         expected = sum(acked_http) + sum(n for n, info in infos if info.is_published())
         # Let the server's MQTT ingest finish what the broker still holds for it, then stop the server.
         drain_deadline = time.monotonic() + 60
@@ -347,7 +347,10 @@ def run(args: argparse.Namespace) -> dict:
         "errors": len(rec.errors), "first_errors": rec.errors[:10],
         "memory_mib": {"first_third_mean": round(first_mib, 1), "last_third_mean": round(last_mib, 1),
                        "growth_pct": round(100.0 * (last_mib - first_mib) / first_mib, 1),
-                       "max": round(float(mem["rss_mib"].max()), 1)},
+                       "max": round(float(mem["rss_mib"].max()), 1),
+                       # trend after the first tenth (start-up): a leak shows as a steady slope
+                       "slope_mib_per_min": round(60.0 * float(np.polyfit(*mem.iloc[len(mem) // 10:][
+                           ["t_s", "rss_mib"]].to_numpy().T, 1)[0]), 2) if len(mem) >= 10 else None},
     }
     queries_only = frame[~frame["kind"].isin(["ingest_post", *ANALYSES])]
     result["panel_queries_p99_ms"] = round(float(np.percentile(queries_only["latency_ms"], 99)), 1)
@@ -397,7 +400,7 @@ def _table(result: dict) -> str:
         f"server CPU: {result['server_cpu_cores_used']} cores; machine load average "
         f"{result['load_average_1min'][0]} -> {result['load_average_1min'][1]} on {os.cpu_count()} cores",
         f"server RSS: first third {mem['first_third_mean']} MiB, last third {mem['last_third_mean']} MiB "
-        f"({mem['growth_pct']:+} %), max {mem['max']} MiB",
+        f"({mem['growth_pct']:+} %), max {mem['max']} MiB, trend {mem['slope_mib_per_min']} MiB/min",
         "targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in result["targets_met"].items()),
     ]
     return "\n".join(lines)
