@@ -184,3 +184,19 @@ def test_export_cli_and_unknown_utility(town: tuple[DuckStore, Path], tmp_path: 
     assert list(months) == ["2025-03"] and months["2025-03"] == 12 * 96 * 31  # 12 sensors
     bad = runner.invoke(app, ["export", "parquet", str(tmp_path / "out"), "--utility", "nowhere"])
     assert bad.exit_code == 2 and "no utility 'nowhere'" in bad.output
+
+
+def test_export_from_either_store_writes_the_same_lake(store: DuckStore, town: tuple[DuckStore, Path],
+                                                       tmp_path: Path) -> None:
+    """DuckDB exports through COPY, PostgreSQL through the store's series method: the same files either way."""
+    _, reference = town
+    build_town(store)
+    summary = export_parquet(store, tmp_path / "lake", start="2025-01-01", end="2025-04-01")
+    assert list(summary["town"]) == ["2025-01", "2025-02", "2025-03"]
+    for month in summary["town"]:
+        a = pd.read_parquet(reference / "readings" / "utility_id=town" / f"month={month}")
+        b = pd.read_parquet(tmp_path / "lake" / "readings" / "utility_id=town" / f"month={month}")
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    ref = zone_balances(LakeStore(reference, "town"), "town", None, "2025-02-01", "2025-03-01", freq="MS")
+    got = zone_balances(LakeStore(tmp_path / "lake", "town"), "town", None, "2025-02-01", "2025-03-01", freq="MS")
+    pd.testing.assert_frame_equal(ref, got, check_exact=True)
