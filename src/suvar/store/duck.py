@@ -71,6 +71,8 @@ class DuckStore(KeptBalances):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path, read_only=read_only)
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         if not read_only:
             self.migrate()
 
@@ -95,6 +97,8 @@ class DuckStore(KeptBalances):
 
     def close(self) -> None:
         with self._lock:
+            for cursor in self._cursors:
+                cursor.close()
             self._con.close()
 
     def __enter__(self) -> DuckStore:
@@ -115,14 +119,23 @@ class DuckStore(KeptBalances):
                 raise
             con.commit()
 
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor for reads. Reads then run beside each other and beside the one writer
+        (DuckDB's MVCC: a read sees what was committed when it began), instead of queueing behind ingest on
+        the store lock, which writes still take."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            with self._lock:
+                cursor = self._local.cursor = self._con.cursor()
+                self._cursors.append(cursor)
+        return cursor
+
     def _df(self, sql: str, params: list | tuple = ()) -> pd.DataFrame:
-        with self._lock:
-            return self._con.execute(sql, params).df()
+        return self._reader().execute(sql, params).df()
 
     def _one(self, sql: str, params: list | tuple = ()) -> tuple | None:
-        with self._lock:
-            rows = self._con.execute(sql, params).fetchall()
-            return rows[0] if rows else None
+        rows = self._reader().execute(sql, params).fetchall()
+        return rows[0] if rows else None
 
     # -- schema -----------------------------------------------------------------------------------------
     def schema_version(self) -> int:
