@@ -28,7 +28,9 @@ from suvar.allocation.model import BasinError, load_basin, parse_basin
 from suvar.allocation.pywr_import import PywrImportError, load_pywr
 from suvar.network.epanet import NetworkError, network_tables, read_inp
 from suvar.network.hydraulics import run_epanet
+from suvar.network.registry import RegistryError, import_sensors
 from suvar.network.zones import ZoneError, check_node_zones, read_zone_csv, zones_from_boundary
+from suvar.store import DuckStore
 from suvar.telemetry.mqtt import messages_batch, payload_records
 from suvar.telemetry.readers import FormatError, read_battledim, read_long, read_records
 from suvar.telemetry.validate import REASONS, SensorInfo, validate
@@ -391,6 +393,19 @@ def test_zone_file_arbitrary_bytes(tmp_path_factory: pytest.TempPathFactory, dat
         assert str(path) in str(exc)
         return
     assert list(frame.columns) == list(columns) and len(frame)
+
+
+@FAST
+@given(data=junk, header=st.sampled_from([b"", b"sensor_id,utility_id,kind,unit,node_id\n"]))
+def test_sensor_file_arbitrary_bytes(tmp_path_factory: pytest.TempPathFactory, data: bytes, header: bytes) -> None:
+    """A sensors CSV is imported, or refused with a RegistryError naming the file (finding R1: bytes that are not
+    UTF-8 raised a bare UnicodeDecodeError)."""
+    path = _write(tmp_path_factory.mktemp("sensors"), "sensors.csv", header + data)
+    with DuckStore(":memory:") as store:
+        try:
+            import_sensors(store, path)
+        except RegistryError as exc:
+            assert str(path) in str(exc)
 
 
 @FAST

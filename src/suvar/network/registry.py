@@ -61,8 +61,8 @@ def import_sensors(store: Store, path: str | Path) -> int:
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise RegistryError(f"{path}: not a readable CSV: {exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: pandas' parser errors and UnicodeDecodeError
+        raise RegistryError(f"{path}: not a readable UTF-8 CSV: {exc}") from exc
     return store.upsert_sensors(check_sensors(frame, store, str(path)))
 
 
