@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from suvar.store.kept import KeptBalances
+from suvar.store.common import SqlStore
 from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
 
 AGGREGATES = {
@@ -62,7 +62,7 @@ class IngestCounts:
         return self
 
 
-class DuckStore(KeptBalances):
+class DuckStore(SqlStore):
     """Suvar's store on a DuckDB file (or ``:memory:``)."""
 
     def __init__(self, path: str | Path = "var/suvar.duckdb", *, read_only: bool = False) -> None:
@@ -173,19 +173,6 @@ class DuckStore(KeptBalances):
             return applied
 
     # -- registry ---------------------------------------------------------------------------------------
-    def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
-        cols = ["kind", "country", "flow_units", "source_file", "basin"]
-        values = [attrs.get(c) for c in cols]
-        with self._tx() as con:
-            con.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
-            con.execute(
-                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [utility_id, name, *values],
-            )
-
-    def utilities(self) -> pd.DataFrame:
-        return self._df("SELECT * FROM utilities ORDER BY utility_id")
-
     def replace_network(
         self, utility_id: str, nodes: pd.DataFrame, links: pd.DataFrame, patterns: pd.DataFrame
     ) -> None:
@@ -197,12 +184,6 @@ class DuckStore(KeptBalances):
                     con.register("_frame", frame.assign(utility_id=utility_id))
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _frame")
                     con.unregister("_frame")
-
-    def nodes(self, utility_id: str) -> pd.DataFrame:
-        return self._df("SELECT * FROM nodes WHERE utility_id = ? ORDER BY node_id", [utility_id])
-
-    def links(self, utility_id: str) -> pd.DataFrame:
-        return self._df("SELECT * FROM links WHERE utility_id = ? ORDER BY link_id", [utility_id])
 
     def set_zones(
         self, utility_id: str, node_zone: pd.DataFrame, boundary: pd.DataFrame | None = None
@@ -235,21 +216,6 @@ class DuckStore(KeptBalances):
             for name in ("_z", "_nz", "_bl"):
                 con.unregister(name)
 
-    def zones(self, utility_id: str | None = None) -> pd.DataFrame:
-        sql = """SELECT z.utility_id, z.zone_id, z.name,
-                        (SELECT count(*) FROM nodes n WHERE n.utility_id = z.utility_id
-                           AND n.zone_id = z.zone_id) AS node_count,
-                        (SELECT coalesce(sum(length_m), 0) / 1000 FROM links l WHERE l.utility_id = z.utility_id
-                           AND l.zone_id = z.zone_id AND l.link_type = 'Pipe') AS mains_length_km
-                 FROM zones z WHERE (? IS NULL OR z.utility_id = ?) ORDER BY z.utility_id, z.zone_id"""
-        return self._df(sql, [utility_id, utility_id])
-
-    def boundary_links(self, utility_id: str) -> pd.DataFrame:
-        return self._df(
-            "SELECT zone_id, link_id, role FROM zone_boundary_links WHERE utility_id = ? ORDER BY ALL",
-            [utility_id],
-        )
-
     def _replace_rows(self, table: str, frame: pd.DataFrame, key: list[str]) -> int:
         """Insert rows, replacing any with the same key."""
         if not len(frame):
@@ -261,28 +227,6 @@ class DuckStore(KeptBalances):
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
             con.unregister("_rows")
         return len(frame)
-
-    def upsert_sensors(self, sensors: pd.DataFrame) -> int:
-        return self._replace_rows("sensors", sensors, ["sensor_id"])
-
-    def sensors(self, utility_id: str | None = None, zone_id: str | None = None) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM sensors WHERE (? IS NULL OR utility_id = ?) AND (? IS NULL OR zone_id = ?) "
-            "ORDER BY sensor_id",
-            [utility_id, utility_id, zone_id, zone_id],
-        )
-
-    def upsert_connections(self, connections: pd.DataFrame) -> int:
-        return self._replace_rows("connections", connections, ["utility_id", "connection_id"])
-
-    def connections(self, utility_id: str, zone_id: str | None = None) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM connections WHERE utility_id = ? AND (? IS NULL OR zone_id = ?) ORDER BY connection_id",
-            [utility_id, zone_id, zone_id],
-        )
-
-    def upsert_billing(self, billing: pd.DataFrame) -> int:
-        return self._replace_rows("billing", billing, ["utility_id", "connection_id", "period_start"])
 
     def billing(self, utility_id: str, start: str | datetime, end: str | datetime) -> pd.DataFrame:
         """Billing records whose period overlaps ``[start, end)``."""
@@ -301,10 +245,6 @@ class DuckStore(KeptBalances):
                 "VALUES (?, ?, ?, now()::TIMESTAMP, ?, ?, ?)", [token_hash, name, scopes, expires_at, scope, device_id]
             )
 
-    def token(self, token_hash: str) -> dict | None:
-        df = self._df("SELECT * FROM api_tokens WHERE token_hash = ?", [token_hash])
-        return None if df.empty else df.iloc[0].to_dict()
-
     def add_user(self, user: dict) -> None:
         """Insert a user (keys as the ``users`` columns, ``created_at`` set here); a taken name is an error."""
         cols = ["username", "password_hash", "role", "scope", "locale", "totp_secret", "disabled"]
@@ -320,11 +260,6 @@ class DuckStore(KeptBalances):
             rows = cur.fetchall()
             names = [d[0] for d in cur.description]
         return dict(zip(names, rows[0], strict=True)) if rows else None
-
-    def users(self) -> pd.DataFrame:
-        """Every user without secrets: username, role, scope, locale, totp (bool), disabled, created_at."""
-        return self._df("SELECT username, role, scope, locale, totp_secret IS NOT NULL AS totp, disabled, created_at "
-                        "FROM users ORDER BY username")
 
     def update_user(self, username: str, **fields: object) -> bool:
         """Set some of password_hash, role, scope, locale, totp_secret, totp_last_step, disabled; False when no
@@ -357,12 +292,6 @@ class DuckStore(KeptBalances):
             con.execute("DELETE FROM sessions WHERE expires_at < ?", [now])
             con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
                         [session_hash, username, now, expires_at, client])
-
-    def session(self, session_hash: str) -> dict | None:
-        """The unexpired session with this hash, or None."""
-        row = self._one("SELECT username, created_at, expires_at FROM sessions WHERE session_hash = ? "
-                        "AND expires_at >= ?", [session_hash, datetime.now(UTC).replace(tzinfo=None)])
-        return None if row is None else dict(zip(("username", "created_at", "expires_at"), row, strict=True))
 
     def delete_sessions(self, *, session_hash: str | None = None, username: str | None = None) -> int:
         """End one session, or every session of a user; returns how many ended."""
@@ -413,18 +342,6 @@ class DuckStore(KeptBalances):
             )
             return alarm_id
 
-    def alarms(self, *, status: str | None = None, kind: str | None = None, scope: str | None = None) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM alarms WHERE (? IS NULL OR status = ?) AND (? IS NULL OR kind = ?) "
-            "AND (? IS NULL OR scope = ?) ORDER BY alarm_id DESC",
-            [status, status, kind, kind, scope, scope],
-        )
-
-    def alarm_scope(self, alarm_id: int) -> str | None:
-        """The scope (utility or basin) of an alarm, or None when there is no such alarm."""
-        row = self._one("SELECT scope FROM alarms WHERE alarm_id = ?", [alarm_id])
-        return row[0] if row else None
-
     def set_alarm_status(self, alarm_id: int, status: str, who: str) -> bool:
         """Acknowledge or close an alarm; False when there is no such alarm."""
         if status not in ("acknowledged", "closed"):
@@ -448,11 +365,6 @@ class DuckStore(KeptBalances):
             position = con.execute("SELECT coalesce(max(position), -1) + 1 FROM ledger_entries WHERE ledger = ?",
                                    [ledger]).fetchall()[0][0]
             con.execute("INSERT INTO ledger_entries VALUES (?, ?, ?)", [ledger, position, entry_json])
-
-    def ledger_last(self, ledger: str) -> str | None:
-        """The last entry of ``ledger`` (JSON text), or None when it is empty."""
-        row = self._one("SELECT entry FROM ledger_entries WHERE ledger = ? ORDER BY position DESC LIMIT 1", [ledger])
-        return row[0] if row else None
 
     def ledger_entries(self, ledger: str) -> list[str]:
         """The entries of ``ledger`` (JSON text) in stored order."""
@@ -574,12 +486,6 @@ class DuckStore(KeptBalances):
             [reason, reason, source, source, sensor_ids, sensor_ids, int(limit)],
         )
 
-    def conflicts(self, limit: int = 100) -> pd.DataFrame:
-        return self._df("SELECT * FROM reading_conflicts ORDER BY batch_id DESC, sensor_id, ts LIMIT ?", [limit])
-
-    def reading_count(self) -> int:
-        return int(self._one("SELECT count(*) FROM readings")[0])
-
     def series(
         self,
         sensor_ids: list[str],
@@ -599,21 +505,6 @@ class DuckStore(KeptBalances):
                 FROM readings WHERE {where} GROUP BY ALL ORDER BY sensor_id, ts""",
             [int(step_s), *params],
         )
-
-    def zone_series(
-        self,
-        utility_id: str,
-        zone_id: str,
-        kind: str,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        step_s: int = 900,
-        agg: str = "mean",
-    ) -> pd.DataFrame:
-        """One series per zone and sensor kind: each step's readings of all the zone's sensors of ``kind``,
-        reduced by ``agg`` (e.g. mean pressure). Columns ts, value, sensors."""
-        frame = self.zone_aggregates(utility_id, kind, start, end, step_s, agg, zone_id=zone_id)
-        return frame.drop(columns="zone_id")
 
     def zone_aggregates(
         self,

@@ -45,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from suvar.store.common import SqlStore
 from suvar.store.duck import SAME_VALUE_RTOL, IngestCounts
-from suvar.store.kept import KeptBalances
 from suvar.store.migrations import LATEST_VERSION, MIGRATIONS
 
 POOL_SIZE = 8  # connections per store object; each thread holds at most one at a time
@@ -376,7 +376,7 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-class PostgresStore(KeptBalances):
+class PostgresStore(SqlStore):
     """Suvar's store on a PostgreSQL 15+ database named by a ``postgresql://`` URL."""
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
@@ -536,19 +536,6 @@ class PostgresStore(KeptBalances):
                 con.execute("SELECT pg_advisory_unlock(?, ?)", [_LOCK_CLASS, _LOCK_MIGRATE])
 
     # -- registry ---------------------------------------------------------------------------------------
-    def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
-        cols = ["kind", "country", "flow_units", "source_file", "basin"]
-        values = [attrs.get(c) for c in cols]
-        with self._tx() as con:
-            con.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
-            con.execute(
-                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [utility_id, name, *values],
-            )
-
-    def utilities(self) -> pd.DataFrame:
-        return self._df("SELECT * FROM utilities ORDER BY utility_id")
-
     def replace_network(
         self, utility_id: str, nodes: pd.DataFrame, links: pd.DataFrame, patterns: pd.DataFrame
     ) -> None:
@@ -559,12 +546,6 @@ class PostgresStore(KeptBalances):
                             [utility_id])
                 if len(frame):
                     _copy_rows(con, table, frame.assign(utility_id=utility_id))
-
-    def nodes(self, utility_id: str) -> pd.DataFrame:
-        return self._df("SELECT * FROM nodes WHERE utility_id = ? ORDER BY node_id", [utility_id])
-
-    def links(self, utility_id: str) -> pd.DataFrame:
-        return self._df("SELECT * FROM links WHERE utility_id = ? ORDER BY link_id", [utility_id])
 
     def set_zones(
         self, utility_id: str, node_zone: pd.DataFrame, boundary: pd.DataFrame | None = None
@@ -597,21 +578,6 @@ class PostgresStore(KeptBalances):
                     [utility_id, _texts(boundary["zone_id"]), _texts(boundary["link_id"]), _texts(boundary["role"])],
                 )
 
-    def zones(self, utility_id: str | None = None) -> pd.DataFrame:
-        query = """SELECT z.utility_id, z.zone_id, z.name,
-                        (SELECT count(*) FROM nodes n WHERE n.utility_id = z.utility_id
-                           AND n.zone_id = z.zone_id) AS node_count,
-                        (SELECT coalesce(sum(length_m), 0) / 1000 FROM links l WHERE l.utility_id = z.utility_id
-                           AND l.zone_id = z.zone_id AND l.link_type = 'Pipe') AS mains_length_km
-                 FROM zones z WHERE (?::TEXT IS NULL OR z.utility_id = ?) ORDER BY z.utility_id, z.zone_id"""
-        return self._df(query, [utility_id, utility_id])
-
-    def boundary_links(self, utility_id: str) -> pd.DataFrame:
-        return self._df(
-            "SELECT zone_id, link_id, role FROM zone_boundary_links WHERE utility_id = ? ORDER BY 1, 2, 3",
-            [utility_id],
-        )
-
     def _replace_rows(self, table: str, frame: pd.DataFrame, key: list[str]) -> int:
         """Insert rows, replacing any with the same key (``table`` and ``key`` are code constants)."""
         if not len(frame):
@@ -629,29 +595,6 @@ class PostgresStore(KeptBalances):
             con.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
                 sql.Identifier(table), cols, cols, sql.Identifier(stage)))
         return len(frame)
-
-    def upsert_sensors(self, sensors: pd.DataFrame) -> int:
-        return self._replace_rows("sensors", sensors, ["sensor_id"])
-
-    def sensors(self, utility_id: str | None = None, zone_id: str | None = None) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM sensors WHERE (?::TEXT IS NULL OR utility_id = ?) AND (?::TEXT IS NULL OR zone_id = ?) "
-            "ORDER BY sensor_id",
-            [utility_id, utility_id, zone_id, zone_id],
-        )
-
-    def upsert_connections(self, connections: pd.DataFrame) -> int:
-        return self._replace_rows("connections", connections, ["utility_id", "connection_id"])
-
-    def connections(self, utility_id: str, zone_id: str | None = None) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM connections WHERE utility_id = ? AND (?::TEXT IS NULL OR zone_id = ?) "
-            "ORDER BY connection_id",
-            [utility_id, zone_id, zone_id],
-        )
-
-    def upsert_billing(self, billing: pd.DataFrame) -> int:
-        return self._replace_rows("billing", billing, ["utility_id", "connection_id", "period_start"])
 
     def billing(self, utility_id: str, start: str | datetime, end: str | datetime) -> pd.DataFrame:
         """Billing records whose period overlaps ``[start, end)``."""
@@ -671,10 +614,6 @@ class PostgresStore(KeptBalances):
                 [token_hash, name, scopes, expires_at, scope, device_id],
             )
 
-    def token(self, token_hash: str) -> dict | None:
-        df = self._df("SELECT * FROM api_tokens WHERE token_hash = ?", [token_hash])
-        return None if df.empty else df.iloc[0].to_dict()
-
     def add_user(self, user: dict) -> None:
         """Insert a user (keys as the ``users`` columns, ``created_at`` set here); a taken name is an error."""
         cols = ["username", "password_hash", "role", "scope", "locale", "totp_secret", "disabled"]
@@ -691,11 +630,6 @@ class PostgresStore(KeptBalances):
             rows = cur.fetchall()
             names = [d.name for d in cur.description]
         return dict(zip(names, rows[0], strict=True)) if rows else None
-
-    def users(self) -> pd.DataFrame:
-        """Every user without secrets: username, role, scope, locale, totp (bool), disabled, created_at."""
-        return self._df("SELECT username, role, scope, locale, totp_secret IS NOT NULL AS totp, disabled, created_at "
-                        "FROM users ORDER BY username")
 
     def update_user(self, username: str, **fields: object) -> bool:
         """Set some of password_hash, role, scope, locale, totp_secret, totp_last_step, disabled; False when no
@@ -727,12 +661,6 @@ class PostgresStore(KeptBalances):
             con.execute("DELETE FROM sessions WHERE expires_at < ?::TIMESTAMP", [now])
             con.execute("INSERT INTO sessions VALUES (?, ?, ?::TIMESTAMP, ?::TIMESTAMP, ?)",
                         [session_hash, username, now, expires_at, client])
-
-    def session(self, session_hash: str) -> dict | None:
-        """The unexpired session with this hash, or None."""
-        row = self._one("SELECT username, created_at, expires_at FROM sessions WHERE session_hash = ? "
-                        "AND expires_at >= ?::TIMESTAMP", [session_hash, datetime.now(UTC).replace(tzinfo=None)])
-        return None if row is None else dict(zip(("username", "created_at", "expires_at"), row, strict=True))
 
     def delete_sessions(self, *, session_hash: str | None = None, username: str | None = None) -> int:
         """End one session, or every session of a user; returns how many ended."""
@@ -776,18 +704,6 @@ class PostgresStore(KeptBalances):
                  alarm.get("start_ts"), alarm["title"], alarm.get("detail")],
             )[0])
 
-    def alarms(self, *, status: str | None = None, kind: str | None = None, scope: str | None = None) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM alarms WHERE (?::TEXT IS NULL OR status = ?) AND (?::TEXT IS NULL OR kind = ?) "
-            "AND (?::TEXT IS NULL OR scope = ?) ORDER BY alarm_id DESC",
-            [status, status, kind, kind, scope, scope],
-        )
-
-    def alarm_scope(self, alarm_id: int) -> str | None:
-        """The scope (utility or basin) of an alarm, or None when there is no such alarm."""
-        row = self._one("SELECT scope FROM alarms WHERE alarm_id = ?", [int(alarm_id)])
-        return row[0] if row else None
-
     def set_alarm_status(self, alarm_id: int, status: str, who: str) -> bool:
         """Acknowledge or close an alarm; False when there is no such alarm."""
         if status not in ("acknowledged", "closed"):
@@ -812,11 +728,6 @@ class PostgresStore(KeptBalances):
                 "WHERE ledger = ?",
                 [ledger, entry_json, ledger],
             )
-
-    def ledger_last(self, ledger: str) -> str | None:
-        """The last entry of ``ledger`` (JSON text), or None when it is empty."""
-        row = self._one("SELECT entry FROM ledger_entries WHERE ledger = ? ORDER BY position DESC LIMIT 1", [ledger])
-        return row[0] if row else None
 
     def ledger_entries(self, ledger: str) -> list[str]:
         """The entries of ``ledger`` (JSON text) in stored order."""
@@ -959,12 +870,6 @@ class PostgresStore(KeptBalances):
             [reason, reason, source, source, ids, ids, int(limit)],
         )
 
-    def conflicts(self, limit: int = 100) -> pd.DataFrame:
-        return self._df("SELECT * FROM reading_conflicts ORDER BY batch_id DESC, sensor_id, ts LIMIT ?", [int(limit)])
-
-    def reading_count(self) -> int:
-        return int(self._one("SELECT count(*) FROM readings")[0])
-
     def series(
         self,
         sensor_ids: list[str],
@@ -985,21 +890,6 @@ class PostgresStore(KeptBalances):
                 FROM readings WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2""",
             [int(step_s), *params],
         )
-
-    def zone_series(
-        self,
-        utility_id: str,
-        zone_id: str,
-        kind: str,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        step_s: int = 900,
-        agg: str = "mean",
-    ) -> pd.DataFrame:
-        """One series per zone and sensor kind: each step's readings of all the zone's sensors of ``kind``,
-        reduced by ``agg`` (e.g. mean pressure). Columns ts, value, sensors."""
-        frame = self.zone_aggregates(utility_id, kind, start, end, step_s, agg, zone_id=zone_id)
-        return frame.drop(columns="zone_id")
 
     def zone_aggregates(
         self,
