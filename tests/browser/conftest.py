@@ -83,7 +83,8 @@ def browser_context():  # noqa: ANN201
     profile = tempfile.mkdtemp(prefix="suvar-chromium-")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=ARGS, viewport={"width": 1366, "height": 768})
+            profile, executable_path=CHROMIUM, headless=True, args=ARGS, viewport={"width": 1366, "height": 768},
+            bypass_csp=True)  # only so that axe-core can be injected; tests/test_panel.py checks the policy
         context.set_default_timeout(20_000)
         yield context
         context.close()

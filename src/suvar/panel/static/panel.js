@@ -161,6 +161,9 @@ const Suvar = (() => {
     });
   }
 
+  const lang = document.getElementById("lang");
+  if (lang) lang.addEventListener("change", () => lang.form.submit());
+
   const logout = document.getElementById("logout");
   if (logout) {
     logout.addEventListener("click", async () => {
