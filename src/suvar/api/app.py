@@ -333,8 +333,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     ) -> list[dict[str, Any]]:
         """The kept daily or monthly balances of every zone (or ``zone``), as refreshed from stored data
         (``suvar audit refresh``, or on the server's schedule); ``complete`` is false for a period still open."""
-        bounds = [None if t is None else _utc_naive(_parse_time(t, name)) for t, name in ((start, "from"),
-                                                                                          (end, "to"))]
+        bounds = [None if t is None else _naive(_parse_time(t, name)) for t, name in ((start, "from"), (end, "to"))]
         return _records(stored_balances(store, utility_id, zone, freq, *bounds))
 
     @app.get("/api/v1/utilities/{utility_id}/zones/{zone_id}/nightflow")
@@ -625,10 +624,6 @@ def _parse_time(text: str, name: str) -> datetime:
     except ValueError:
         raise HTTPException(422, f"{name} must be a date or an ISO 8601 time, e.g. 2026-10-01, not {text!r}") \
             from None
-
-
-def _utc_naive(ts: datetime) -> datetime:
-    return _naive(ts) if ts.tzinfo is not None else ts
 
 
 def _check_tz(tz: str) -> None:
