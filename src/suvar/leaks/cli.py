@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 import wntr
 
-from suvar.leaks.benchmark import DIAMETER_MM, run_benchmark, throttled
+from suvar.leaks.benchmark import DIAMETER_MM, SIGNATURE_WINDOW_H, run_benchmark, throttled
 from suvar.leaks.detect import DetectionError, detect, train
 from suvar.leaks.io import (
     Detection,
@@ -24,6 +24,7 @@ from suvar.leaks.io import (
 from suvar.leaks.localise import Localiser
 from suvar.leaks.scenarios import ScenarioError, generate_scenario, network_path, sensor_set, write_scenario
 from suvar.leaks.scoring import PipeDistance, ScoringError, battledim_score
+from suvar.leaks.zones import watched_zones, zone_net_flows_m3h
 
 app = typer.Typer(help="Leak detection, localisation and BattLeDIM / LeakDB scoring.", no_args_is_help=True)
 
@@ -48,18 +49,23 @@ def detect_cmd(
         train_data, data = read_battledim_dir(train_dir), read_battledim_dir(data_dir)
         repaired = train_dir / "repaired_leaks.csv"
         exclude = [(lk.start, lk.end) for lk in read_leak_truth(repaired)] if repaired.is_file() else []
-        model = train(train_data["pressures"], train_data["flows"], exclude=exclude)
+        wn = wntr.network.WaterNetworkModel(str(network))
+        zones, train_net = watched_zones(wn, train_data)
+        net = zone_net_flows_m3h(zones, data) if zones else None
+        model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=train_net)
         loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
-                        n_candidates=candidates, workers=workers)
-        distance = PipeDistance(wntr.network.WaterNetworkModel(str(network)))
-        events = detect(model, data["pressures"], data["flows"], loc.locate, merge_m=300.0, distance=distance,
+                        n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H)
+        events = detect(model, data["pressures"], data["flows"], loc.locate, merge_m=300.0,
+                        distance=PipeDistance(wn), zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
-    except (LeakFileError, DetectionError, ScenarioError) as exc:
+    except (LeakFileError, DetectionError, ScenarioError, ValueError) as exc:
         _err(str(exc))
     write_submission([Detection(e.pipe, e.start) for e in events if e.pipe], out)
     sidecar = Path(f"{out}.json")
     sidecar.write_text(json.dumps({"events": [e.as_dict() for e in events],
-                                   "excluded_training_periods": len(exclude)}, indent=1), encoding="utf-8")
+                                   "excluded_training_periods": len(exclude),
+                                   "balance_zones": {z.name: len(z.pipes) for z in zones}}, indent=1),
+                        encoding="utf-8")
     typer.echo(json.dumps({"leaks": len(events), "submission": str(out), "evidence": str(sidecar),
                            "pipes": [e.pipe for e in events]}))
 

@@ -30,6 +30,15 @@ Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
    residual shift that no leak signature fits (cosine < ``min_cosine``)
    is a sensor anomaly, not a leak; one whose best pipe lies within ``merge_m`` of an earlier leak's is
    merged into it.
+6. **Balance zones** (:mod:`suvar.leaks.zones`: parts of the network whose net flow the boundary meters, tank
+   levels and smart meters measure) check each alarm. A zone's rise is the mean of its hourly net flow over the
+   alarm's window less the median of the same 6-hour blocks of the day over the three days before. A rise above
+   ``6 σ_z/√24`` (``σ_z``: the hourly spread of the zone's net flow about its training mean at that hour of day)
+   confirms the leak in that zone: the search is restricted to its pipes, the rise is the size, and the alarm is
+   kept even when no signature fits well. A zone sensitive enough to see a ``zone_min_leak_m3h`` leak that did
+   not rise is ruled out of the search. In L-Town, area C (82 AMR meters, tank T1) has ``σ_z`` ≈ 0.6 m³/h, so
+   it confirms or rules out leaks from 0.7 m³/h; areas A and B together (no smart meters, ``σ_z`` ≈ 17 m³/h)
+   confirm only large ones. With zones, the zone balances replace the single inlets' night flow (step 4).
 
 The LeakDB minimum-night-flow baseline (Vrachimis et al. 2018, ``algorithmMNF.m``) is
 :func:`mnf_baseline_labels`.
@@ -38,7 +47,7 @@ The LeakDB minimum-night-flow baseline (Vrachimis et al. 2018, ``algorithmMNF.m`
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +113,9 @@ class DetectorModel:
     mnf_h: np.ndarray
     k: float = 0.75
     stuck_samples: int = 24
+    zone_names: list[str] = field(default_factory=list)  # balance zones (:mod:`suvar.leaks.zones`)
+    zone_mean_m3h: np.ndarray = field(default_factory=lambda: np.zeros((24, 0)))  # 24 × Z, by hour of day
+    zone_sigma_m3h: np.ndarray = field(default_factory=lambda: np.zeros(0))  # Z, hourly net-flow spread
 
     @property
     def transform(self) -> np.ndarray:
@@ -215,7 +227,8 @@ def _daily_mnf(flows_h: pd.DataFrame) -> pd.DataFrame:
 
 
 def train(pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame, exclude: Sequence[tuple[pd.Timestamp,
-          pd.Timestamp]] = (), k: float = 0.75, h_min: float = 18.0, stuck_samples: int = 24) -> DetectorModel:
+          pd.Timestamp]] = (), k: float = 0.75, h_min: float = 18.0, stuck_samples: int = 24,
+          zone_flows_m3h: pd.DataFrame | None = None) -> DetectorModel:
     """Learn normal behaviour from a training period.
 
     Parameters
@@ -224,6 +237,9 @@ def train(pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame, exclude: Sequence[
     flows_m3h : flow readings (m³/h), one column per sensor, same index
     exclude : (start, end) periods to leave out (known leaks, repaired)
     k : CUSUM drift (σ units); h_min : lowest CUSUM threshold (σ units)
+    zone_flows_m3h : net flow of each balance zone (:func:`suvar.leaks.zones.zone_net_flows_m3h`), one column
+        per zone: its mean by hour of day and spread are learnt (step 6); the zone balances then replace the
+        night flow of single inlets (step 4), which pumps and tanks move
     """
     if len(pressures_m) < 48 or pressures_m.shape[1] < 2:
         raise DetectionError("training needs at least 2 pressure sensors and 48 samples")
@@ -249,16 +265,24 @@ def train(pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame, exclude: Sequence[
     coef_p, coef_x, fallback = _fit(p, fx)
     mnf = _daily_mnf(q_h[keep])
     mnf = mnf[mnf.count(axis=1) > 0]
-    mnf_cols = [c for c in mnf.columns if mnf[c].mean() > 0.01 * q_h[c].abs().mean()]
+    mnf_cols = [] if zone_flows_m3h is not None else [
+        c for c in mnf.columns if mnf[c].mean() > 0.01 * q_h[c].abs().mean()]
     mnf_mean = mnf[mnf_cols].mean().to_numpy()
     mnf_sigma = np.maximum(mnf[mnf_cols].std().fillna(0).to_numpy(), 0.02 * np.abs(mnf_mean) + 1e-6)
     half = len(mnf) // 2
     first_half = mnf[mnf_cols].iloc[:half]
     z_hold = ((mnf[mnf_cols].iloc[half:] - first_half.mean()) / np.maximum(first_half.std(), 1e-6)).to_numpy()
     mnf_h = np.maximum(1.5 * _cusum_max(-z_hold, k), 4.0) if len(z_hold) else np.full(len(mnf_cols), 4.0)
-    return DetectorModel(list(pressures_m.columns), list(flows_m3h.columns), coef_p, coef_x, fallback, sigma,
-                         sigma_hour, h, spike_m, q_h[keep].mean().to_numpy(), mnf_cols, mnf_mean, mnf_sigma, mnf_h,
-                         k, stuck_samples)
+    model = DetectorModel(list(pressures_m.columns), list(flows_m3h.columns), coef_p, coef_x, fallback, sigma,
+                          sigma_hour, h, spike_m, q_h[keep].mean().to_numpy(), mnf_cols, mnf_mean, mnf_sigma, mnf_h,
+                          k, stuck_samples)
+    if zone_flows_m3h is not None and zone_flows_m3h.shape[1]:
+        x = _hourly(zone_flows_m3h.astype(float)).reindex(p_h.index)[keep]
+        hours = np.asarray(x.index.hour)
+        mean = x.groupby(hours).mean().reindex(range(24)).to_numpy()
+        model.zone_names, model.zone_mean_m3h = list(x.columns), mean
+        model.zone_sigma_m3h = np.maximum(np.nanstd(x.to_numpy() - mean[hours], axis=0), 0.01)
+    return model
 
 
 def residuals(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFrame
@@ -308,12 +332,17 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
            locate: Locate | None = None, settle_h: int = 24, min_cosine: float = 0.75,
            start_fraction: float = 0.25, rejected: list[LeakEvent] | None = None,
            merge_m: float | None = None, distance: Callable[[str, str], float] | None = None,
-           progress: Callable[[float], None] | None = None) -> list[LeakEvent]:
+           progress: Callable[[float], None] | None = None, zone_flows_m3h: pd.DataFrame | None = None,
+           zone_pipes: dict[str, Collection[str]] | None = None, zone_min_leak_m3h: float = 2.0
+           ) -> list[LeakEvent]:
     """Detect leaks in new telemetry with a trained model; localise each alarm with ``locate``.
 
-    ``locate(shift_m, hour_of_day, raw=False)`` ranks pipes for a residual shift, or with ``raw`` for a raw
-    pressure change (e.g. ``Localiser.locate``); night-flow alarms are localised on the raw change.
+    ``locate(shift_m, hour_of_day, raw=False, within=None)`` ranks pipes for a residual shift, or with ``raw``
+    for a raw pressure change (e.g. ``Localiser.locate``); night-flow alarms are localised on the raw change.
     ``distance(pipe_a, pipe_b)`` (m) with ``merge_m`` merges alarms that localise near an earlier leak.
+    ``zone_flows_m3h`` (the net flows of the balance zones the model was trained on) and ``zone_pipes`` (each
+    zone's pipes) let the balances confirm alarms and narrow their search (module docs, step 6);
+    ``zone_min_leak_m3h`` is the smallest leak a zone's balance must be able to see to rule the zone out.
     Returns leak events in time order. Alarms judged not to be new leaks (repairs, growth of a known leak,
     sensor anomalies; see module docs) are appended to ``rejected``, if given, with the reason in
     ``evidence["rejected"]``.
@@ -333,6 +362,15 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     m_neg = np.zeros(len(mnf_idx))
     m_zero = np.zeros(len(mnf_idx), dtype=int)
     last_mnf = mnf_mu.copy()
+    n_z = len(model.zone_names)
+    if n_z:
+        if zone_flows_m3h is None:
+            raise DetectionError(f"the model was trained with balance zones {model.zone_names}; "
+                                 "their net flows are needed")
+        zx = _hourly(zone_flows_m3h[model.zone_names].astype(float)).reindex(times).to_numpy()
+        ze = zx - model.zone_mean_m3h[times.hour]  # departure from the training mean at that hour of day (m³/h)
+        # a day's mean rise is significant above 6 σ/√24 (hourly σ, some autocorrelation allowed for)
+        z_thr = 6 * model.zone_sigma_m3h / np.sqrt(24)
     events: list[LeakEvent] = []
     shifts: list[np.ndarray] = []
     pending: LeakEvent | None = None
@@ -342,6 +380,18 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         if rejected is not None:
             event.evidence["rejected"] = reason
             rejected.append(event)
+
+    def zone_rises(start: int, t_end: int) -> np.ndarray:
+        """Each zone's mean net-flow rise (m³/h) over hours [start, t_end) against the median of the same
+        6-hour blocks of the day over the 3 days before (a leak's outflow varies with pressure)."""
+        lo = max(0, start - 72)
+        rises = np.full(n_z, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for j in range(n_z):
+                level = [np.nanmedian(ze[lo:start, j][bucket[lo:start] == b]) for b in range(OFFSET_BUCKETS)]
+                rises[j] = np.nanmean(ze[start:t_end, j] - np.asarray(level)[bucket[start:t_end]])
+        return rises
 
     def finish(event: LeakEvent, t_end: int) -> None:
         """Localise a pending alarm on its residual shift from start to ``t_end``; keep it if leak-like."""
@@ -360,6 +410,16 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                 return reject(event, f"repair of the leak alarmed at {previous.alarm_time}")
             if c > 0.8:
                 return reject(event, f"same pattern as the leak alarmed at {previous.alarm_time}")
+        within, confirmed = None, []
+        if n_z:
+            rises = zone_rises(start + 1, t_end)
+            event.evidence["zone_rise_m3h"] = {z: round(float(r), 2) for z, r in zip(model.zone_names, rises,
+                                                                                      strict=True)}
+            confirmed = [j for j in range(n_z) if rises[j] > z_thr[j]]
+            sensitive = [j for j in range(n_z) if z_thr[j] < zone_min_leak_m3h and np.isfinite(rises[j])]
+            if zone_pipes:
+                keep = confirmed or [j for j in range(n_z) if j not in sensitive]
+                within = set().union(*(zone_pipes[model.zone_names[j]] for j in keep))
         if locate is not None:
             inlet = event.zone.startswith("inlet")
             # A night-flow alarm's leak lowers every pressure together, which the residuals largely cancel:
@@ -371,10 +431,15 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                 raw = np.where(np.isfinite(raw), raw, 0.0)
                 event.evidence["pressure_change_m"] = {s: round(float(v), 3) for s, v in
                                                        zip(model.pressure_sensors, raw, strict=True)}
-            loc = locate(shift, int(event.start.hour)) if raw is None else locate(raw, NIGHT_HOURS[2], raw=True)
+            narrow = {} if within is None else {"within": within}
+            loc = (locate(shift, int(event.start.hour), **narrow) if raw is None
+                   else locate(raw, NIGHT_HOURS[2], raw=True, **narrow))
             event.candidates, event.est_size_m3h = loc.candidates, loc.est_size_m3h
             event.evidence["cosine"] = round(loc.cosine, 3)
-            if loc.cosine < min_cosine and not event.zone.startswith("inlet"):
+            if confirmed:  # the balance measured the loss: a better size than the signature's scale
+                event.est_size_m3h = float(max(rises[j] for j in confirmed))
+                event.evidence["confirmed_by"] = [model.zone_names[j] for j in confirmed]
+            if loc.cosine < min_cosine and not event.zone.startswith("inlet") and not confirmed:
                 return reject(event, "sensor anomaly: no leak signature fits")
             if merge_m is not None and distance is not None and any(
                     e.pipe and distance(e.pipe, event.pipe) <= merge_m for e in events):

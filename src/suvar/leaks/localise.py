@@ -175,11 +175,11 @@ class Localiser:
         the residual model, which predicts each sensor from the others, cancels most of such a shift. A raw
         change also carries a common offset (tank levels, the night's demand), so it is matched with a free
         offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance.
-        ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` so signatures are reused; ``within``
-        restricts the search to those pipes (the alarmed zone's).
+        ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` (to 0 for a window of a day or more) so
+        signatures are reused; ``within`` restricts the search to those pipes (the alarmed zone's).
         """
         gaps = [min(abs(hour - h), 24 - abs(hour - h)) for h in SIGNATURE_HOURS]
-        hour = SIGNATURE_HOURS[int(np.argmin(gaps))]
+        hour = SIGNATURE_HOURS[int(np.argmin(gaps))] if self.window_h < 24 else 0  # a day covers every hour
         obs = np.asarray(shift_m, dtype=float)
         ok = np.isfinite(obs)
         sigs = self.signatures(self.candidate_pipes(obs, raw=raw, within=within), hour, raw=raw)
