@@ -146,7 +146,7 @@ def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, w
     loc = Localiser(inp, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
                     n_candidates=n_candidates, workers=workers, window_h=SIGNATURE_WINDOW_H)
     t2 = time.perf_counter()
-    events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate, merge_m=300.0, distance=distance,
+    events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate,
                     zone_flows_m3h=None if net is None else net[te], zone_pipes={z.name: z.pipes for z in zones})
     t3 = time.perf_counter()
     inflow = inlet_flow_m3h(sc.flows_m3h, wn)

@@ -55,8 +55,8 @@ def detect_cmd(
         model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=train_net)
         loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
                         n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H)
-        events = detect(model, data["pressures"], data["flows"], loc.locate, merge_m=300.0,
-                        distance=PipeDistance(wn), zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
+        events = detect(model, data["pressures"], data["flows"], loc.locate,
+                        zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except (LeakFileError, DetectionError, ScenarioError, ValueError) as exc:
         _err(str(exc))
