@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 import wntr
 
-from suvar.leaks.benchmark import DIAMETER_MM, SIGNATURE_WINDOW_H, run_benchmark, throttled
+from suvar.leaks.benchmark import DIAMETER_MM, SETTLE_H, SIGNATURE_WINDOW_H, run_benchmark, throttled
 from suvar.leaks.detect import DetectionError, detect, train
 from suvar.leaks.io import (
     Detection,
@@ -55,7 +55,7 @@ def detect_cmd(
         model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=train_net)
         loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
                         n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H)
-        events = detect(model, data["pressures"], data["flows"], loc.locate,
+        events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H,
                         zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except (LeakFileError, DetectionError, ScenarioError, ValueError) as exc:
