@@ -58,7 +58,7 @@ def detect_cmd(
         events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H,
                         zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
-    except (LeakFileError, DetectionError, ScenarioError, ValueError) as exc:
+    except ValueError as exc:  # LeakFileError, DetectionError, ScenarioError, or a zone lacking a meter's column
         _err(str(exc))
     write_submission([Detection(e.pipe, e.start) for e in events if e.pipe], out)
     sidecar = Path(f"{out}.json")
