@@ -20,7 +20,7 @@ from suvar.leaks.detect import (
     train,
 )
 from suvar.leaks.io import Leak
-from suvar.leaks.localise import Localiser
+from suvar.leaks.localise import Localisation, Localiser
 from suvar.leaks.scenarios import generate_scenario, network_path, sensor_set
 
 T0 = pd.Timestamp("2024-01-01")
@@ -99,3 +99,31 @@ def test_event_labels_start_at_alarm_time() -> None:
     idx = pd.date_range(T0, periods=10, freq="1h")
     ev = LeakEvent(idx[2], idx[5], "z", 1.0)
     assert events_to_labels([ev], idx).tolist() == [0] * 5 + [1] * 5
+
+
+def test_a_second_leak_is_reported_unless_it_is_placed_on_a_known_leak() -> None:
+    """Two leaks a day and a half apart: both are reported, each on its own pipe; an alarm localised on the
+    pipe of a leak already reported is that leak growing, and is rejected with that reason."""
+    end = T0 + pd.Timedelta(days=13) - pd.Timedelta(minutes=5)
+    leaks = [Leak("12", T0 + pd.Timedelta(days=8, hours=10), end, 0.03),
+             Leak("30", T0 + pd.Timedelta(days=10, hours=2), end, 0.03)]
+    sc = generate_scenario(network_path("hanoi"), sensor_set("hanoi"), T0, 13, seed=5, leaks=leaks)
+    model = train(sc.pressures_m[:TRAIN_END], sc.flows_m3h[:TRAIN_END])
+    loc = Localiser(network_path("hanoi"), model.pressure_sensors, model.flow_sensors, model.transform,
+                    model.sigma_m, workers=1)
+    test = slice(TRAIN_END + pd.Timedelta(minutes=5), None)
+    events = detect(model, sc.pressures_m[test], sc.flows_m3h[test], loc.locate)
+    assert len(events) == 2
+    for ev, leak in zip(events, leaks, strict=True):
+        assert leak.start <= ev.alarm_time <= leak.start + pd.Timedelta(hours=12)
+        assert leak.link_id in [p for p, _ in ev.candidates[:3]]
+
+    def always_pipe_12(shift_m: np.ndarray, hour: int, **kw: object) -> Localisation:
+        found = loc.locate(shift_m, hour, **kw)
+        return Localisation([("12", 1.0)], found.est_size_m3h, found.cosine)
+
+    rejected: list = []
+    events = detect(model, sc.pressures_m[test], sc.flows_m3h[test], always_pipe_12, rejected=rejected)
+    assert [ev.pipe for ev in events] == ["12"]
+    same = [r for r in rejected if r.evidence["rejected"].startswith("same pipe")]
+    assert len(same) == 1 and same[0].alarm_time >= leaks[1].start
