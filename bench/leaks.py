@@ -21,7 +21,7 @@ import json
 import sys
 import time
 
-from suvar.leaks.benchmark import run_benchmark
+from suvar.leaks.benchmark import MIN_COSINE, run_benchmark
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -31,13 +31,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=30, help="test days per seed")
     parser.add_argument("--train-days", type=float, default=14)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--min-fit", type=float, default=MIN_COSINE,
+                        help="detect()'s min_cosine: lower finds more leaks and raises more false alarms")
     args = parser.parse_args(argv)
     networks = ["hanoi", "ltown"] if args.network == "both" else [args.network]
     for net in networks:
         default = "1,2,3,4,5" if net == "hanoi" else "1,2"
         seeds = [int(s) for s in (args.seeds or default).split(",")]
         t0 = time.perf_counter()
-        result = run_benchmark(net, seeds, args.days, args.train_days, workers=args.workers,
+        result = run_benchmark(net, seeds, args.days, args.train_days, workers=args.workers, min_cosine=args.min_fit,
                                log=lambda msg: print(msg, file=sys.stderr, flush=True))
         result["wall_s"]["total"] = round(time.perf_counter() - t0, 1)
         print(json.dumps(result, indent=1), flush=True)

@@ -10,7 +10,14 @@ import pandas as pd
 import typer
 import wntr
 
-from suvar.leaks.benchmark import DIAMETER_MM, SETTLE_H, SIGNATURE_WINDOW_H, run_benchmark, throttled
+from suvar.leaks.benchmark import (
+    DIAMETER_MM,
+    MIN_COSINE,
+    SETTLE_H,
+    SIGNATURE_WINDOW_H,
+    run_benchmark,
+    throttled,
+)
 from suvar.leaks.detect import DetectionError, detect, train
 from suvar.leaks.io import (
     Detection,
@@ -43,6 +50,9 @@ def detect_cmd(
     out: Annotated[Path, typer.Option("--out", help="submission file; FILE.json gets the evidence")],
     workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
     candidates: Annotated[int, typer.Option(help="pipes simulated per alarm")] = 40,
+    min_fit: Annotated[float, typer.Option(
+        help="least cosine between an alarm's residual shift and a leak signature for it to be reported: "
+             "lower finds more leaks and raises more false alarms")] = MIN_COSINE,
 ) -> None:
     """Learn normal behaviour from TRAIN, detect and localise leaks in DATA, write one line per leak."""
     try:
@@ -55,7 +65,7 @@ def detect_cmd(
         model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=train_net)
         loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
                         n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H)
-        events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H,
+        events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H, min_cosine=min_fit,
                         zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except ValueError as exc:  # LeakFileError, DetectionError, ScenarioError, or a zone lacking a meter's column
@@ -117,6 +127,7 @@ def bench_cmd(
     days: Annotated[float, typer.Option("--days", help="test days per seed")] = 10,
     train_days: Annotated[float, typer.Option("--train-days", help="leak-free training days")] = 14,
     workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
+    min_fit: Annotated[float, typer.Option(help="as for `suvar leaks detect`")] = MIN_COSINE,
 ) -> None:
     """Generate scenarios, run Suvar's detector and the LeakDB MNF baseline, print both scores (JSON)."""
     try:
@@ -125,7 +136,7 @@ def bench_cmd(
         _err(f"--seeds: expected comma-separated integers, got {seeds!r}")
     if network not in ("ltown", "hanoi"):
         _err(f"--network: expected 'ltown' or 'hanoi', got {network!r}")
-    result = run_benchmark(network, seed_list, days, train_days, workers=workers,
+    result = run_benchmark(network, seed_list, days, train_days, workers=workers, min_cosine=min_fit,
                            log=lambda msg: typer.echo(msg, err=True))
     typer.echo(json.dumps(result, indent=1))
 
