@@ -11,6 +11,7 @@ import typer
 import wntr
 
 from suvar.leaks.benchmark import (
+    CANDIDATES,
     DIAMETER_MM,
     MIN_COSINE,
     SETTLE_H,
@@ -49,7 +50,7 @@ def detect_cmd(
                                            help="BattLeDIM-layout data to scan")],
     out: Annotated[Path, typer.Option("--out", help="submission file; FILE.json gets the evidence")],
     workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
-    candidates: Annotated[int, typer.Option(help="pipes simulated per alarm")] = 40,
+    candidates: Annotated[int, typer.Option(help="pipes simulated per alarm")] = CANDIDATES,
     min_fit: Annotated[float, typer.Option(
         help="least cosine between an alarm's residual shift and a leak signature for it to be reported: "
              "lower finds more leaks and raises more false alarms")] = MIN_COSINE,
