@@ -46,9 +46,10 @@ SIGNATURE_WINDOW_H = 24
 #: with it, 47.5 %).
 SETTLE_H = 12
 #: ``detect``'s ``min_cosine`` in the BattLeDIM interface: the least fit of a leak signature for an alarm to be
-#: reported. On twelve full-year L-Town scenario-years (24 leaks a year) the score trades against false alarms:
-#: 0.75 → 57.0 % of the perfect BattLeDIM score with 4.8 false alarms a year; 0.80 → 52.1 %, 4.1; 0.85 → 48.5 %,
-#: 2.8; 0.90 → 42.8 %, 2.4. 0.85 keeps false alarms under 3 a year.
+#: reported. On twelve full-year L-Town scenario-years (24 leaks a year; 40 candidates per alarm) the score trades
+#: against false alarms: 0.75 → 57.0 % of the perfect BattLeDIM score with 4.8 false alarms a year; 0.80 →
+#: 52.1 %, 4.1; 0.85 → 48.5 %, 2.8; 0.90 → 42.8 %, 2.4 (with 120 candidates, 0.75 → 60.8 %, 5.3; 0.85 → 52.4 %,
+#: 2.8). 0.85 keeps false alarms under 3 a year.
 MIN_COSINE = 0.85
 #: Pipes simulated per alarm in the BattLeDIM interface (the Localiser's ``n_candidates``; signatures are reused
 #: across alarms, so a year of L-Town simulates each of its 905 pipes at most once). With ``MIN_COSINE``, on the
