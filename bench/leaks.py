@@ -6,7 +6,7 @@ Run (defaults take a few minutes on 2 cores)::
     .venv/bin/python bench/leaks.py --network hanoi --seeds 1,2,3 --days 10
 
 Full-year version (BattLeDIM-like: L-Town, 24 leaks in a year of 5-minute data after a leak-free training
-year; per seed about 3.5 minutes of simulation and under 2 minutes of detection and localisation on one core):
+year; per seed about 3.5 minutes of simulation and about 2.5 minutes of detection and localisation on 2 cores):
 
     .venv/bin/python bench/leaks.py --network ltown --seeds 1,2,3 --days 365 --train-days 365
 
