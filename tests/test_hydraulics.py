@@ -4,9 +4,10 @@ import math
 
 import pytest
 import wntr
+from wntr.epanet.exceptions import EpanetException
 
 from conftest import NETWORKS
-from suvar.network.hydraulics import Leak, emitter_coefficient, simulate
+from suvar.network.hydraulics import Leak, carry_over_state, emitter_coefficient, run_epanet, simulate
 
 
 def test_emitter_coefficient_is_torricelli() -> None:
@@ -36,3 +37,23 @@ def test_repair_ends_the_leak() -> None:
     res = simulate(wn, 10 * 3600, leaks=[Leak("10", 2 * 3600, 0.02, end_s=6 * 3600)], chunk_s=86400)
     q = res["demand"]["LEAK_10"]
     assert (q.loc[2 * 3600: 5 * 3600] > 0).all() and (q.loc[6 * 3600:] == 0).all()
+
+
+def test_a_chunk_that_ends_with_an_empty_tank_starts_the_next_one() -> None:
+    # EPANET writes heads in single precision: on an L-Town scenario (seed 53) tank T1 (min level 0) ended a chunk
+    # empty and came back at level -1.5259e-05 m, and EPANET refused the next chunk's file (Error 209 in [TANKS]).
+    wn = wntr.network.WaterNetworkModel(str(NETWORKS / "L-TOWN.inp"))
+    wn.options.time.duration = 3600
+    res = run_epanet(wn)
+    tank = wn.get_node("T1")
+    tank.init_level = -1.5259e-05
+    with pytest.raises(EpanetException, match="200"):
+        run_epanet(wn)
+    head = res.node["head"]
+    head.iloc[-1, head.columns.get_loc("T1")] = tank.elevation + tank.min_level - 1.5259e-05
+    carry_over_state(wn, res)
+    assert tank.init_level == tank.min_level
+    assert run_epanet(wn).node["head"].index[-1] == 3600  # the next chunk runs
+    head.iloc[-1, head.columns.get_loc("T1")] = tank.elevation + tank.max_level + 1.5259e-05
+    carry_over_state(wn, res)
+    assert tank.init_level == tank.max_level

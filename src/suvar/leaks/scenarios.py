@@ -34,7 +34,7 @@ from scipy.signal import lfilter
 
 from suvar.leaks.io import Leak, write_battledim_csv, write_leak_truth
 from suvar.network.hydraulics import add_leak_node as _add_leak_node
-from suvar.network.hydraulics import emitter_coefficient, run_epanet
+from suvar.network.hydraulics import carry_over_state, emitter_coefficient, run_epanet
 
 NETWORK_DIR = Path(__file__).resolve().parents[1] / "data" / "networks"
 
@@ -225,7 +225,7 @@ def simulate(wn: wntr.network.WaterNetworkModel, index: pd.DatetimeIndex, multip
         for lk in leaks:
             wn.get_node(nodes[lk.link_id]).emitter_coefficient = leak_coefficient_at(lk, mid)
         res = run_epanet(wn)
-        pressure, head = res.node["pressure"], res.node["head"]
+        pressure = res.node["pressure"]
         demand, flow = res.node["demand"], res.link["flowrate"]
         times = index[i:j]
         parts["p"].append(pressure[list(sensors.pressure_nodes)].iloc[: j - i].set_axis(times))
@@ -234,12 +234,7 @@ def simulate(wn: wntr.network.WaterNetworkModel, index: pd.DatetimeIndex, multip
         parts["d"].append(demand[list(sensors.demand_nodes)].iloc[: j - i].set_axis(times) * 3.6e6)
         leak_cols = demand[[nodes[lk.link_id] for lk in leaks]].iloc[: j - i].set_axis(times) * 3600
         parts["leak"].append(leak_cols.set_axis([lk.link_id for lk in leaks], axis=1))
-        for tank in wn.tank_name_list:
-            t = wn.get_node(tank)
-            t.init_level = float(head[tank].iloc[j - i] - t.elevation)
-        for pump in wn.pump_name_list:
-            status = int(res.link["status"][pump].iloc[j - i])
-            wn.get_link(pump).initial_status = wntr.network.LinkStatus(status)
+        carry_over_state(wn, res)
         if progress:
             progress(n_done / len(chunks))
     keys = {"p": "pressures_m", "q": "flows_m3h", "lv": "levels_m", "d": "demands_lph",

@@ -80,6 +80,25 @@ def run_epanet(wn: wntr.network.WaterNetworkModel) -> wntr.sim.results.Simulatio
         return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
 
 
+def carry_over_state(wn: wntr.network.WaterNetworkModel, res: wntr.sim.results.SimulationResults) -> None:
+    """Start the next chunk of a long run where ``res`` ended: tank levels and pump statuses (in place).
+
+    EPANET's binary output holds heads in single precision, so a tank that ended empty or full can come back a
+    few 1e-5 m outside ``[min_level, max_level]``; EPANET then refuses the next input file (Error 209, illegal
+    node property value, in ``[TANKS]``). The level is therefore clipped to the tank's range. Valves keep their
+    own setting: an "open" PRV would stop regulating.
+    """
+    head = res.node["head"].iloc[-1]
+    for name in wn.tank_name_list:
+        tank = wn.get_node(name)
+        level_m = float(head[name]) - tank.elevation
+        tank.init_level = min(max(level_m, tank.min_level), tank.max_level)
+    status = res.link["status"].iloc[-1]
+    for name in wn.pump_name_list:
+        opened = status[name] > 0
+        wn.get_link(name).initial_status = wntr.network.LinkStatus.Open if opened else wntr.network.LinkStatus.Closed
+
+
 def simulate(
     wn: wntr.network.WaterNetworkModel,
     duration_s: int,
@@ -122,12 +141,7 @@ def simulate(
         level = res.node["head"][tanks] - pd.Series({t: wn.get_node(t).elevation for t in tanks})
         keep = level.loc[level.index < last]
         parts["level"].append(keep.set_axis(keep.index + begin))
-        for t in tanks:  # next chunk starts where this one ended
-            wn.get_node(t).init_level = float(level[t].iloc[-1])
-        status = res.link["status"].iloc[-1]
-        for name in wn.pump_name_list:  # valves keep their own setting (an "open" PRV would stop regulating)
-            open_ = status[name] > 0
-            wn.get_link(name).initial_status = wntr.network.LinkStatus.Open if open_ else wntr.network.LinkStatus.Closed
+        carry_over_state(wn, res)
         if progress:
             progress(end, duration_s)
     return {k: pd.concat(v) for k, v in parts.items()}
