@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import wntr
 
 from suvar.leaks.io import Leak, read_battledim_dir, read_leak_truth, read_timeseries_csv
 from suvar.leaks.scenarios import (
@@ -19,6 +20,7 @@ from suvar.leaks.scenarios import (
     leak_coefficient_at,
     network_path,
     sensor_set,
+    tank_empty_share,
     write_scenario,
 )
 from suvar.network.hydraulics import emitter_coefficient
@@ -92,3 +94,11 @@ def test_unknown_sensor_is_reported() -> None:
     bad = sensor_set("hanoi").__class__(("no-such-node",), ("1",))
     with pytest.raises(ScenarioError, match="no-such-node"):
         generate_scenario(network_path("hanoi"), bad, T0, 0.1, seed=1)
+
+
+def test_tank_empty_share_counts_the_steps_a_tank_ran_dry() -> None:
+    # L-Town's T1 has a minimum level of 0 m (L-TOWN.inp, [TANKS]); levels within 5 cm of it count as empty.
+    wn = wntr.network.WaterNetworkModel(str(network_path("ltown")))
+    levels = pd.DataFrame({"T1": [3.1, 0.01, 0.0, 2.4, 0.049, 0.051, 4.0, 3.5]})
+    assert tank_empty_share(levels, wn) == pytest.approx(3 / 8)
+    assert tank_empty_share(levels.iloc[:0], wn) == 0.0

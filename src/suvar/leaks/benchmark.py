@@ -28,7 +28,14 @@ from suvar.leaks.detect import (
 )
 from suvar.leaks.io import Detection, Leak
 from suvar.leaks.localise import Localiser
-from suvar.leaks.scenarios import Scenario, generate_scenario, network_path, random_leaks, sensor_set
+from suvar.leaks.scenarios import (
+    Scenario,
+    generate_scenario,
+    network_path,
+    random_leaks,
+    sensor_set,
+    tank_empty_share,
+)
 from suvar.leaks.scoring import BattLeDIMScore, PipeDistance, battledim_score, leakdb_metrics
 from suvar.leaks.zones import watched_zones
 
@@ -127,7 +134,7 @@ def run_seed(seed: int, *, network: str, days: float, train_days: float, n_leaks
     baseline and score both. A pure function of its arguments (the scenario's randomness comes from ``seed``),
     so seeds can run anywhere (one Dask task each) with the same results.
 
-    Returns ``{"seed", "leaks", "truth", "wall": {...}, "suvar": (score, labels), "mnf_baseline": (...)}``.
+    Returns :func:`evaluate_scenario`'s mapping with ``"seed"`` added and ``"simulate"`` in ``"wall"``.
     """
     say = log or (lambda _msg: None)
     inp = network_path(network)
@@ -154,7 +161,9 @@ def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, w
     and score both (the second half of :func:`run_seed`, for scenarios simulated once and kept). ``min_cosine``
     is :func:`suvar.leaks.detect.detect`'s: the operating point between leaks found and false alarms.
 
-    Returns ``{"leaks", "truth", "events", "wall": {...}, "suvar": (score, labels), "mnf_baseline": (...)}``.
+    Returns ``{"leaks", "truth", "events", "tank_empty_pct", "wall": {...}, "suvar": (score, labels),
+    "mnf_baseline": (...)}``; ``tank_empty_pct`` is the share of the test period with a tank run dry
+    (:func:`suvar.leaks.scenarios.tank_empty_share`).
     """
     inp = network_path(network)
     wn = wntr.network.WaterNetworkModel(str(inp))
@@ -175,6 +184,7 @@ def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, w
     t4 = time.perf_counter()
     flows = sc.leak_flows_m3h[te]
     out: dict[str, object] = {"leaks": sc.leaks, "truth": sc.labels[te].to_numpy(), "events": events,
+                              "tank_empty_pct": round(100 * tank_empty_share(sc.levels_m[te], wn), 1),
                               "wall": {"train": t2 - t1, "detect_localise": t3 - t2, "baseline": t4 - t3}}
     for name, evs, labels in (("suvar", events, events_to_labels(events, flows.index).to_numpy()),
                               ("mnf_baseline", mnf_events, mnf_labels.to_numpy())):
@@ -192,8 +202,9 @@ def run_benchmark(network: str, seeds: list[int], days: float, train_days: float
     runs the seeds as separate tasks; each then simulates its candidates in its own process (``workers`` is
     ignored). The figures are pooled in seed order either way, so they equal the serial run's.
 
-    Returns ``{"network", "seeds", "days", "train_days", "min_cosine", "suvar": {...}, "mnf_baseline": {...},
-    "wall_s": {...}}`` with the figures of :meth:`Tally.summary` (``wall_s`` sums the seeds' own times).
+    Returns ``{"network", "seeds", "days", "train_days", "min_cosine", "tank_empty_pct", "suvar": {...},
+    "mnf_baseline": {...}, "wall_s": {...}}`` with the figures of :meth:`Tally.summary` (``wall_s`` sums the
+    seeds' own times; ``tank_empty_pct`` maps each seed to the share of its test period with a tank run dry).
     """
     say = log or (lambda _msg: None)
     n_leaks = n_leaks if n_leaks is not None else max(1, round(days / 15)) if network == "ltown" else 1
@@ -204,6 +215,7 @@ def run_benchmark(network: str, seeds: list[int], days: float, train_days: float
     else:
         results = mapper(partial(run_seed, **spec, workers=1), list(seeds))
     tallies = {k: Tally([], [], [], []) for k in ("suvar", "mnf_baseline")}
+    tank_empty = {}
     wall = {"simulate": 0.0, "train": 0.0, "detect_localise": 0.0, "baseline": 0.0}
     for res in results:
         for k, v in res["wall"].items():
@@ -215,9 +227,10 @@ def run_benchmark(network: str, seeds: list[int], days: float, train_days: float
             tally.truth_labels.append(res["truth"])
             tally.labels.append(labels)
             tally.abrupt_delays_h.extend(_abrupt_delays(score, res["leaks"]))
-        say(f"seed {res['seed']}: {len(res['leaks'])} leaks; suvar {res['suvar'][0].as_dict()}; "
-            f"{res['wall']['detect_localise']:.1f} s detect+localise")
+        tank_empty[res["seed"]] = res["tank_empty_pct"]
+        say(f"seed {res['seed']}: {len(res['leaks'])} leaks; tank empty {res['tank_empty_pct']} % of the time; "
+            f"suvar {res['suvar'][0].as_dict()}; {res['wall']['detect_localise']:.1f} s detect+localise")
     return {"network": network, "seeds": seeds, "days": days, "train_days": train_days, "leaks_per_seed": n_leaks,
-            "min_cosine": min_cosine,
+            "min_cosine": min_cosine, "tank_empty_pct": tank_empty,
             "suvar": tallies["suvar"].summary(days), "mnf_baseline": tallies["mnf_baseline"].summary(days),
             "wall_s": {k: round(v, 1) for k, v in wall.items()}}
