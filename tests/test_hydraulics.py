@@ -1,6 +1,8 @@
 """Leaks as emitters in WNTR's EPANET engine, switched on mid-run by chunked simulation."""
 
 import math
+import os
+import threading
 
 import pytest
 import wntr
@@ -57,3 +59,27 @@ def test_a_chunk_that_ends_with_an_empty_tank_starts_the_next_one() -> None:
     head.iloc[-1, head.columns.get_loc("T1")] = tank.elevation + tank.max_level + 1.5259e-05
     carry_over_state(wn, res)
     assert tank.init_level == tank.max_level
+
+
+def test_epanet_leaves_no_scratch_file_in_the_working_directory(tmp_path, monkeypatch) -> None:
+    # EPANET 2.2 creates its hydraulics scratch file as enXXXXXX in the working directory unless it is named; a
+    # killed run left one (28 MB) behind in the repository.
+    monkeypatch.chdir(tmp_path)
+    wn = wntr.network.WaterNetworkModel(str(NETWORKS / "Net1_leakdb.inp"))
+    seen: set[str] = set()
+    running = threading.Event()
+    running.set()
+
+    def watch() -> None:
+        while running.is_set():
+            seen.update(os.listdir(tmp_path))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run_epanet(wn)
+    finally:
+        running.clear()
+        watcher.join()
+    assert seen == set()
+    assert wn.options.hydraulic.hydraulics is None  # no path to a deleted folder stays in the model

@@ -71,13 +71,20 @@ def run_epanet(wn: wntr.network.WaterNetworkModel) -> wntr.sim.results.Simulatio
     """Run WNTR's EPANET engine with its scratch files in a private temporary folder (safe in parallel).
 
     Options by which a network file names files for the engine to write or read (``HYDRAULICS SAVE|USE``,
-    ``MAP``) are dropped first, so that no file chosen by a file's author is ever written.
+    ``MAP``) are dropped first, so that no file chosen by a file's author is ever written. The engine's
+    hydraulics file is then saved in the private folder: left unnamed, EPANET 2.2 creates it as ``enXXXXXX`` in
+    the working directory, where a killed run leaves it behind.
     """
     from suvar.network.epanet import without_file_references
 
     without_file_references(wn)
     with tempfile.TemporaryDirectory(prefix="suvar-epanet-") as tmp:
-        return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
+        wn.options.hydraulic.hydraulics = "SAVE"
+        wn.options.hydraulic.hydraulics_filename = f"{tmp}/run.hyd"
+        try:
+            return wntr.sim.EpanetSimulator(wn).run_sim(file_prefix=f"{tmp}/run")
+        finally:
+            without_file_references(wn)
 
 
 def carry_over_state(wn: wntr.network.WaterNetworkModel, res: wntr.sim.results.SimulationResults) -> None:
