@@ -19,6 +19,7 @@ from suvar.leaks.scenarios import (
     generate_scenario,
     leak_coefficient_at,
     network_path,
+    repair_large_leaks,
     sensor_set,
     tank_empty_share,
     write_scenario,
@@ -102,3 +103,20 @@ def test_tank_empty_share_counts_the_steps_a_tank_ran_dry() -> None:
     levels = pd.DataFrame({"T1": [3.1, 0.01, 0.0, 2.4, 0.049, 0.051, 4.0, 3.5]})
     assert tank_empty_share(levels, wn) == pytest.approx(3 / 8)
     assert tank_empty_share(levels.iloc[:0], wn) == 0.0
+
+
+def test_large_leaks_are_repaired_within_weeks_as_in_battledim_2019() -> None:
+    # BattLeDIM 2019 ground truth: leaks of 15 mm or more were repaired 14-63 days after they began, smaller ones
+    # ran to the year's end.
+    end = pd.Timestamp("2020-12-31 23:55")
+    small = Leak("p1", pd.Timestamp("2020-02-01"), end, 0.012, "abrupt", pd.Timestamp("2020-02-01"))
+    large = Leak("p2", pd.Timestamp("2020-03-01"), end, 0.018, "incipient", pd.Timestamp("2020-09-30 12:00"))
+    short = Leak("p3", pd.Timestamp("2020-12-20"), end, 0.019, "abrupt", pd.Timestamp("2020-12-20"))
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        kept, repaired, ran_out = repair_large_leaks([small, large, short], rng)
+        assert kept == small
+        assert pd.Timedelta(days=14) <= repaired.end - large.start <= pd.Timedelta(days=63)
+        share = (repaired.peak - repaired.start) / (repaired.end - repaired.start)
+        assert share == pytest.approx((large.peak - large.start) / (large.end - large.start), abs=0.01)
+        assert ran_out == short  # the period ends before any repair

@@ -1,7 +1,8 @@
 """Benchmark Suvar's leak detector against the LeakDB minimum-night-flow baseline on generated scenarios.
 
 For each seed: one scenario of ``train_days + days`` (:func:`suvar.leaks.scenarios.generate_scenario`),
-leak-free during training, with random leaks (abrupt and incipient, some repaired) in the test period.
+leak-free during training, with random leaks (abrupt and incipient) in the test period, repaired as in
+BattLeDIM 2019 on L-Town (:func:`suvar.leaks.scenarios.repair_large_leaks`) and LeakDB-style on Hanoi.
 Both detectors are scored on the test period with the BattLeDIM economic score (the MNF baseline's daily
 alarms are localised with the same localiser, so the comparison isolates detection) and the LeakDB
 per-step metrics; figures are pooled over seeds.
@@ -33,6 +34,7 @@ from suvar.leaks.scenarios import (
     generate_scenario,
     network_path,
     random_leaks,
+    repair_large_leaks,
     sensor_set,
     tank_empty_share,
 )
@@ -127,6 +129,18 @@ def _abrupt_delays(score: BattLeDIMScore, leaks: list[Leak]) -> list[float]:
     return [d / pd.Timedelta(hours=1) for m, d in zip(matched, score.delays, strict=True) if kind[m] == "abrupt"]
 
 
+def seed_leaks(network: str, wn: wntr.network.WaterNetworkModel, seed: int, start: pd.Timestamp,
+               end: pd.Timestamp, n_leaks: int) -> list[Leak]:
+    """The leaks of a benchmark seed in ``[start, end)``: on L-Town repaired as in BattLeDIM 2019 (large leaks
+    within weeks, small ones never: :func:`suvar.leaks.scenarios.repair_large_leaks`), elsewhere LeakDB-style
+    (half the leaks repaired after 20-80 % of the rest of the period)."""
+    rng = np.random.default_rng(10_000 + seed)
+    diameter_mm = DIAMETER_MM.get(network, (9.0, 20.0))
+    if network == "ltown":
+        return repair_large_leaks(random_leaks(wn, rng, start, end, n_leaks, diameter_mm, repair_share=0.0), rng)
+    return random_leaks(wn, rng, start, end, n_leaks, diameter_mm)
+
+
 def run_seed(seed: int, *, network: str, days: float, train_days: float, n_leaks: int, workers: int,
              n_candidates: int, min_cosine: float = MIN_COSINE, log: Callable[[str], None] | None = None
              ) -> dict[str, object]:
@@ -142,8 +156,7 @@ def run_seed(seed: int, *, network: str, days: float, train_days: float, n_leaks
     test_start = START + pd.Timedelta(days=train_days)
     end = test_start + pd.Timedelta(days=days) - pd.Timedelta(minutes=5)
     t0 = time.perf_counter()
-    leaks = random_leaks(wn, np.random.default_rng(10_000 + seed), test_start, end, n_leaks,
-                         DIAMETER_MM.get(network, (9.0, 20.0)))
+    leaks = seed_leaks(network, wn, seed, test_start, end, n_leaks)
     sc = generate_scenario(inp, sensor_set(network), START, train_days + days, seed, leaks=leaks,
                            progress=throttled(say, f"seed {seed}: simulating"))
     simulate_s = time.perf_counter() - t0
