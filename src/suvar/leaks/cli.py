@@ -12,11 +12,11 @@ import wntr
 
 from suvar.leaks.benchmark import (
     CANDIDATES,
-    DIAMETER_MM,
     MIN_COSINE,
     SETTLE_H,
     SIGNATURE_WINDOW_H,
     run_benchmark,
+    seed_leaks,
     throttled,
 )
 from suvar.leaks.detect import DetectionError, detect, train
@@ -106,13 +106,15 @@ def generate_cmd(
     seed: Annotated[int, typer.Option(help="random seed")] = 1,
     days: Annotated[float, typer.Option(help="days simulated (5-minute steps)")] = 7,
     start: Annotated[str, typer.Option(help="first timestamp")] = "2019-01-01 00:00",
-    leaks: Annotated[int, typer.Option(help="random leaks")] = 1,
+    leaks: Annotated[int, typer.Option(help="random leaks (drawn as by `leaks bench` for the same seed)")] = 1,
 ) -> None:
     """Simulate a seeded leak scenario and write Pressures/Flows/Levels/Demands.csv, leaks.csv and flows."""
     try:
-        diameter = DIAMETER_MM.get(network, (9.0, 20.0))
-        sc = generate_scenario(network_path(network), sensor_set(network), pd.Timestamp(start), days, seed,
-                               n_leaks=leaks, diameter_mm=diameter,
+        first = pd.Timestamp(start)
+        last = first + pd.Timedelta(days=days) - pd.Timedelta(minutes=5)
+        chosen = seed_leaks(network, wntr.network.WaterNetworkModel(str(network_path(network))), seed, first, last,
+                            leaks)
+        sc = generate_scenario(network_path(network), sensor_set(network), first, days, seed, leaks=chosen,
                                progress=throttled(lambda msg: typer.echo(msg, err=True), "simulating"))
     except (ScenarioError, ValueError) as exc:
         _err(str(exc))
