@@ -1,5 +1,6 @@
 """Zone balances kept up to date: daily and monthly rows computed as data arrives, read back by the API."""
 
+import threading
 import time
 
 import numpy as np
@@ -86,4 +87,7 @@ def test_server_schedule_refreshes_on_its_own(hanoi: Store) -> None:
             time.sleep(0.2)
     finally:
         stop.set()
+        for thread in threading.enumerate():  # let the pass finish before the fixture closes the store
+            if thread.name == "suvar-jobs":
+                thread.join(timeout=120)
     assert stored_balances(hanoi, "hanoi", "Z1", "daily")["complete"].tolist() == [True]

@@ -72,8 +72,9 @@ def run_epanet(wn: wntr.network.WaterNetworkModel) -> wntr.sim.results.Simulatio
 
     Options by which a network file names files for the engine to write or read (``HYDRAULICS SAVE|USE``,
     ``MAP``) are dropped first, so that no file chosen by a file's author is ever written. The engine's
-    hydraulics file is then saved in the private folder: left unnamed, EPANET 2.2 creates it as ``enXXXXXX`` in
-    the working directory, where a killed run leaves it behind.
+    hydraulics file is then saved in the private folder: left unnamed, EPANET 2.2 writes it (tens of MB for a
+    week of L-Town) into an ``enXXXXXX`` file in the working directory, where a killed run leaves it behind. EPANET
+    still reserves its scratch names there as empty files while it runs.
     """
     from suvar.network.epanet import without_file_references
 
