@@ -15,6 +15,7 @@ from suvar.leaks.detect import (
     DetectionError,
     detect,
     events_to_labels,
+    is_repair,
     mask_faults,
     mnf_baseline_labels,
     train,
@@ -101,9 +102,10 @@ def test_event_labels_start_at_alarm_time() -> None:
     assert events_to_labels([ev], idx).tolist() == [0] * 5 + [1] * 5
 
 
-def test_a_second_leak_is_reported_unless_it_is_placed_on_a_known_leak() -> None:
-    """Two leaks a day and a half apart: both are reported, each on its own pipe; an alarm localised on the
-    pipe of a leak already reported is that leak growing, and is rejected with that reason."""
+def test_a_second_leak_is_reported_even_on_the_pipe_of_a_known_leak() -> None:
+    """Two leaks a day and a half apart: both are reported, each on its own pipe. An alarm localised on the
+    pipe of a leak already reported is reported too (a new leak next to an earlier one is often placed on its
+    pipe), and names the earlier alarm, up to ``reports_per_pipe`` reports a pipe."""
     end = T0 + pd.Timedelta(days=13) - pd.Timedelta(minutes=5)
     leaks = [Leak("12", T0 + pd.Timedelta(days=8, hours=10), end, 0.03),
              Leak("30", T0 + pd.Timedelta(days=10, hours=2), end, 0.03)]
@@ -117,13 +119,47 @@ def test_a_second_leak_is_reported_unless_it_is_placed_on_a_known_leak() -> None
     for ev, leak in zip(events, leaks, strict=True):
         assert leak.start <= ev.alarm_time <= leak.start + pd.Timedelta(hours=12)
         assert leak.link_id in [p for p, _ in ev.candidates[:3]]
+    assert "same_pipe_as" not in events[1].evidence
 
     def always_pipe_12(shift_m: np.ndarray, hour: int, **kw: object) -> Localisation:
         found = loc.locate(shift_m, hour, **kw)
         return Localisation([("12", 1.0)], found.est_size_m3h, found.cosine)
 
-    rejected: list = []
-    events = detect(model, sc.pressures_m[test], sc.flows_m3h[test], always_pipe_12, rejected=rejected)
+    events = detect(model, sc.pressures_m[test], sc.flows_m3h[test], always_pipe_12)
+    assert [ev.pipe for ev in events] == ["12", "12"]
+    assert events[1].evidence["same_pipe_as"] == f"{events[0].alarm_time:%Y-%m-%d %H:%M}"
+    rejected: list = []  # one report a pipe: the second alarm is taken for the first leak growing
+    events = detect(model, sc.pressures_m[test], sc.flows_m3h[test], always_pipe_12, rejected=rejected,
+                    reports_per_pipe=1)
     assert [ev.pipe for ev in events] == ["12"]
     same = [r for r in rejected if r.evidence["rejected"].startswith("same pipe")]
     assert len(same) == 1 and same[0].alarm_time >= leaks[1].start
+
+
+def test_a_repair_raises_the_residuals_in_the_mirror_image_of_its_leak() -> None:
+    """A leak lowers the residuals near it; its repair raises them back (the mirror image) and is not a leak.
+    A fall of the residuals is never a repair, even in the mirror image of an earlier alarm whose residuals
+    mostly rose (an alarm a zone balance kept)."""
+    leak = np.array([-0.8, -0.5, -0.1, 0.05])
+    assert is_repair(-leak, leak)
+    assert is_repair(-0.6 * leak + 0.02, leak)  # a smaller rise, with noise
+    assert not is_repair(leak, leak)  # the same leak again
+    assert not is_repair(leak, -leak)  # a new leak mirroring an earlier rise
+    assert not is_repair(np.array([0.3, -0.4, 0.2, 0.1]), leak)  # a rise, but another pattern
+
+
+def test_a_repaired_leak_is_reported_once() -> None:
+    """A 30 mm leak on Hanoi pipe 12 repaired two days later: one leak event, on the right pipe; the repair, a
+    rise of the pressures, raises no leak alarm."""
+    start = T0 + pd.Timedelta(days=8, hours=10)
+    leaks = [Leak("12", start, start + pd.Timedelta(days=2), 0.03)]
+    sc = generate_scenario(network_path("hanoi"), sensor_set("hanoi"), T0, 13, seed=6, leaks=leaks)
+    model = train(sc.pressures_m[:TRAIN_END], sc.flows_m3h[:TRAIN_END])
+    loc = Localiser(network_path("hanoi"), model.pressure_sensors, model.flow_sensors, model.transform,
+                    model.sigma_m, workers=1)
+    test = slice(TRAIN_END + pd.Timedelta(minutes=5), None)
+    rejected: list = []
+    events = detect(model, sc.pressures_m[test], sc.flows_m3h[test], loc.locate, rejected=rejected)
+    assert len(events) == 1 and "12" in [p for p, _ in events[0].candidates[:3]]
+    assert start <= events[0].alarm_time <= start + pd.Timedelta(hours=12)
+    assert rejected == []
