@@ -9,7 +9,7 @@ Full-year version (BattLeDIM-like: L-Town, 24 leaks in a year of 5-minute data a
 year, large leaks repaired within weeks as in BattLeDIM 2019; per seed about 6 minutes of simulation and 3-4
 minutes of detection and localisation on 2 cores):
 
-    .venv/bin/python bench/leaks.py --network ltown --seeds 61,62,63,64,65,66 --days 365 --train-days 365
+    .venv/bin/python bench/leaks.py --network ltown --seeds 67,68,69,70,71,72,73,74 --days 365 --train-days 365
 
 Prints, per network, the pooled BattLeDIM score (% of perfect, TP/FP/FN, false alarms per year, median delay,
 mean distance to the true pipe), the LeakDB metrics (F1, TPR, TNR, early detection), the share of each seed's

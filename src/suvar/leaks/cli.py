@@ -13,6 +13,7 @@ import wntr
 from suvar.leaks.benchmark import (
     CANDIDATES,
     MIN_COSINE,
+    SEARCH_RADIUS_M,
     SETTLE_H,
     SIGNATURE_WINDOW_H,
     run_benchmark,
@@ -65,7 +66,8 @@ def detect_cmd(
         net = zone_net_flows_m3h(zones, data) if zones else None
         model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=train_net)
         loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
-                        n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H)
+                        n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H,
+                        search_radius_m=SEARCH_RADIUS_M)
         events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H, min_cosine=min_fit,
                         zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))

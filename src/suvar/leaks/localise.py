@@ -29,6 +29,7 @@ import networkx as nx
 import numpy as np
 import wntr
 
+from suvar.leaks.scoring import PipeDistance
 from suvar.network.hydraulics import add_leak_node, emitter_coefficient, run_epanet
 
 SIGNATURE_HOURS = (2, 8, 14, 20)
@@ -88,12 +89,18 @@ class Localiser:
         returns ``[fn(item) for item in items]`` (e.g. :func:`suvar.lake.cluster.dask_mapper`)
     diameter_m : reference hole diameter of the signatures
     window_h : simulation window (h)
+    search_radius_m : when given, candidates are ranked by the likelihood that the leak lies within this network
+        distance of them (the summed likelihood of the candidates that near; distance as
+        :class:`~suvar.leaks.scoring.PipeDistance`), then by their own: the first is the centre of the search
+        area most likely to hold the leak. A leak's signature fits its neighbours' pipes almost as well, so the
+        likelihood is often spread over a cluster of pipes, and a lone pipe that fits a little better lies
+        outside it.
     """
 
     def __init__(self, inp: str | Path, pressure_sensors: Sequence[str], flow_sensors: Sequence[str],
                  transform: np.ndarray, sigma_m: np.ndarray, n_candidates: int = 40, workers: int = 2,
                  diameter_m: float = 0.015, window_h: int = 3,
-                 mapper: Callable[[Callable, list], list] | None = None) -> None:
+                 mapper: Callable[[Callable, list], list] | None = None, search_radius_m: float | None = None) -> None:
         self.inp = str(inp)
         self.pressure = tuple(pressure_sensors)
         self.flow = tuple(flow_sensors)
@@ -119,6 +126,8 @@ class Localiser:
         self._scale_m = float(np.median([wn.get_link(p).length for p in self.pipes])) * 3
         self._base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sig: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+        self.search_radius_m = search_radius_m
+        self._distance = PipeDistance(wn)
 
     def candidate_pipes(self, shift_m: np.ndarray, *, raw: bool = False,
                         within: Collection[str] | None = None) -> list[str]:
@@ -176,7 +185,9 @@ class Localiser:
         change also carries a common offset (tank levels, the night's demand), so it is matched with a free
         offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance.
         ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` (to 0 for a window of a day or more) so
-        signatures are reused; ``within`` restricts the search to those pipes (the alarmed zone's).
+        signatures are reused; ``within`` restricts the search to those pipes (the alarmed zone's). Candidates come
+        ranked by likelihood, or with ``search_radius_m`` by the likelihood near them (class docs); the size and
+        the fit are the best-fitting pipe's either way.
         """
         gaps = [min(abs(hour - h), 24 - abs(hour - h)) for h in SIGNATURE_HOURS]
         hour = SIGNATURE_HOURS[int(np.argmin(gaps))] if self.window_h < 24 else 0  # a day covers every hour
@@ -198,5 +209,10 @@ class Localiser:
         var = max(var, 1e-6)
         weights = np.exp(-(np.array([r[1] for r in rows]) - rows[0][1]) / (2 * var))
         weights /= weights.sum()
-        cands = [(r[0], float(w)) for r, w in zip(rows[:top], weights[:top], strict=False)]
+        order = np.arange(len(rows))
+        if self.search_radius_m:  # rank by the likelihood within the radius, then by the pipe's own
+            pipes = [r[0] for r in rows]
+            near = np.array([[self._distance(a, b) <= self.search_radius_m for b in pipes] for a in pipes])
+            order = np.lexsort((-weights, -np.round(near.astype(float) @ weights, 9)))
+        cands = [(rows[i][0], float(weights[i])) for i in order[:top]]
         return Localisation(cands, float(rows[0][2]), float(rows[0][3]))
