@@ -6,8 +6,9 @@ and handed to the same detector as ``suvar leaks detect``: it learns normal beha
 its net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is
 a leak alarm of its own, localised among the zone's pipes on the raw night-time pressure change. Where the
 utility's network file ships with Suvar (the demo's), alarms are localised by simulating candidate leaks with
-WNTR, the first candidate being the centre of the 300 m area most likely to hold the leak (as in ``suvar leaks
-detect``); otherwise they carry no candidates.
+WNTR, ranked by likelihood (the BattLeDIM interface reports the centre of the likeliest 300 m area instead; on the
+28-day demo that moved the p257 leak's first candidate from 517 m to 430 m away and pushed p257 out of the top
+ten); otherwise they carry no candidates.
 """
 
 from __future__ import annotations
@@ -64,12 +65,10 @@ def scan_utility(
     locate = None
     source = store.utilities().set_index("utility_id").loc[utility_id, "source_file"]
     if source and (NETWORKS / source).is_file():
-        from suvar.leaks.benchmark import SEARCH_RADIUS_M
         from suvar.leaks.localise import Localiser
 
         locate = Localiser(NETWORKS / source, model.pressure_sensors, model.flow_sensors, model.transform,
-                           model.sigma_m, n_candidates=candidates, workers=workers,
-                           search_radius_m=SEARCH_RADIUS_M).locate
+                           model.sigma_m, n_candidates=candidates, workers=workers).locate
     events = detect(model, p[p.index >= split], q[q.index >= split], locate, progress=progress, rejected=rejected)
     links = store.links(utility_id).set_index("link_id")["zone_id"]
     for event in events:
