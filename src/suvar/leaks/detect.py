@@ -424,7 +424,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                           "faulty_samples": int(faults.loc[event.start:times[t_end - 1]].sum().sum())}
         for previous, prev_shift in zip(events, shifts, strict=True):
             if "repaired_from" not in previous.evidence and is_repair(shift, prev_shift):
-                for same in events:  # the leak's reports: its own and any later one on its pipe
+                for same in events:  # every report of the leak: its own and any other on its pipe
                     if same is previous or (same.pipe is not None and same.pipe == previous.pipe):
                         same.evidence.setdefault("repaired_from", event.alarm_time.strftime("%Y-%m-%d %H:%M"))
                 return reject(event, f"repair of the leak alarmed at {previous.alarm_time}")
