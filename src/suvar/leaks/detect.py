@@ -424,9 +424,9 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                           "faulty_samples": int(faults.loc[event.start:times[t_end - 1]].sum().sum())}
         for previous, prev_shift in zip(events, shifts, strict=True):
             if "repaired_from" not in previous.evidence and is_repair(shift, prev_shift):
-                for same in events:  # every report of the leak: its own and any other on its pipe
-                    if same is previous or (same.pipe is not None and same.pipe == previous.pipe):
-                        same.evidence.setdefault("repaired_from", event.alarm_time.strftime("%Y-%m-%d %H:%M"))
+                for report in events:  # every report of the leak: its own and any other on its pipe
+                    if report is previous or (report.pipe is not None and report.pipe == previous.pipe):
+                        report.evidence.setdefault("repaired_from", event.alarm_time.strftime("%Y-%m-%d %H:%M"))
                 return reject(event, f"repair of the leak alarmed at {previous.alarm_time}")
         within, confirmed, sensitive = None, [], []
         if n_z:
