@@ -58,5 +58,5 @@ def test_leak_scan_raises_alarms_from_stored_telemetry(demo_store: tuple[DuckSto
     assert distance(first.pipe, "p257") <= 300.0
     links = store.links("ltown").set_index("link_id")["zone_id"]
     row = alarms[alarms["start_ts"] == pd.Timestamp(first.start).tz_localize(None)].iloc[0]
-    assert row["zone_id"] == links[first.pipe]  # the DMA of the most likely pipe
+    assert row["zone_id"] == links[first.pipe]  # the DMA of the pipe the alarm names
     assert first.pipe in row["title"] and row["severity"] in {"warning", "critical"}

@@ -47,7 +47,7 @@ def test_raw_pressure_change_compares_nights_with_nights() -> None:
 def test_search_radius_ranks_the_area_most_likely_to_hold_the_leak() -> None:
     """One pipe fits the observed shift best, but three pipes close together each fit almost as well: their
     area holds more of the likelihood, so with a search radius that covers them (and not the lone pipe) one of
-    them comes first; without it, the lone pipe does. Likelihoods are unchanged either way."""
+    them is reported; without it, the lone pipe is. The candidates and likelihoods are the same either way."""
     import wntr
 
     from suvar.leaks.scoring import PipeDistance
@@ -63,14 +63,15 @@ def test_search_radius_ranks_the_area_most_likely_to_hold_the_leak() -> None:
     near_miss = observed.copy()
     near_miss[1] = np.sqrt(0.001)  # squared error about 0.001 against 0 for the lone pipe: likelihood e^-0.2
     signatures = {lone: observed, **{p: near_miss for p in cluster}}
-    ranked = {}
+    ranked, reported = {}, {}
     for radius in (None, radius_m):
         loc = Localiser(inp, sensors, [], np.eye(len(sensors)), np.full(len(sensors), 0.05), workers=1,
                         search_radius_m=radius)
         loc.candidate_pipes = lambda *a, **k: list(signatures)  # type: ignore[method-assign]
         loc.signatures = lambda pipes, hour, raw=False: {p: (signatures[p], 1.0) for p in pipes}  # type: ignore
-        ranked[radius] = loc.locate(observed, 2).candidates
-    assert ranked[None][0][0] == lone
-    assert ranked[radius_m][0][0] in cluster
-    assert dict(ranked[None]) == pytest.approx(dict(ranked[radius_m]))
+        found = loc.locate(observed, 2)
+        ranked[radius], reported[radius] = found.candidates, found.pipe
+    assert reported[None] == lone
+    assert reported[radius_m] in cluster
+    assert ranked[None] == ranked[radius_m] and ranked[None][0][0] == lone
     assert dict(ranked[None])[lone] == pytest.approx(1 / (1 + 3 * np.exp(-0.2)), rel=0.01)

@@ -37,11 +37,13 @@ SIGNATURE_HOURS = (2, 8, 14, 20)
 
 @dataclass(frozen=True)
 class Localisation:
-    """Result of :meth:`Localiser.locate`: ranked (pipe, likelihood), size estimate and fit quality."""
+    """Result of :meth:`Localiser.locate`: (pipe, likelihood) ranked by likelihood, size estimate, fit quality,
+    and the pipe to report: the best-fitting one, or with a search radius the centre of the likeliest area."""
 
     candidates: list[tuple[str, float]]
     est_size_m3h: float
     cosine: float
+    pipe: str | None = None
 
 
 def _configure(wn: wntr.network.WaterNetworkModel, hour: int, window_h: int) -> None:
@@ -89,12 +91,12 @@ class Localiser:
         returns ``[fn(item) for item in items]`` (e.g. :func:`suvar.lake.cluster.dask_mapper`)
     diameter_m : reference hole diameter of the signatures
     window_h : simulation window (h)
-    search_radius_m : when given, candidates are ranked by the likelihood that the leak lies within this network
-        distance of them (the summed likelihood of the candidates that near; distance as
-        :class:`~suvar.leaks.scoring.PipeDistance`), then by their own: the first is the centre of the search
-        area most likely to hold the leak. A leak's signature fits its neighbours' pipes almost as well, so the
+    search_radius_m : when given, the pipe reported (``Localisation.pipe``) is the centre of the search area most
+        likely to hold the leak: the candidate with the most likelihood within this network distance of it (the
+        summed likelihood of the candidates that near; distance as :class:`~suvar.leaks.scoring.PipeDistance`),
+        then with the most of its own. A leak's signature fits its neighbours' pipes almost as well, so the
         likelihood is often spread over a cluster of pipes, and a lone pipe that fits a little better lies
-        outside it.
+        outside it. The candidate list stays ranked by each pipe's own likelihood.
     """
 
     def __init__(self, inp: str | Path, pressure_sensors: Sequence[str], flow_sensors: Sequence[str],
@@ -186,8 +188,8 @@ class Localiser:
         offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance.
         ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` (to 0 for a window of a day or more) so
         signatures are reused; ``within`` restricts the search to those pipes (the alarmed zone's). Candidates come
-        ranked by likelihood, or with ``search_radius_m`` by the likelihood near them (class docs); the size and
-        the fit are the best-fitting pipe's either way.
+        ranked by likelihood; the pipe to report is the first, or with ``search_radius_m`` the centre of the
+        likeliest area (class docs). The size and the fit are the best-fitting pipe's either way.
         """
         gaps = [min(abs(hour - h), 24 - abs(hour - h)) for h in SIGNATURE_HOURS]
         hour = SIGNATURE_HOURS[int(np.argmin(gaps))] if self.window_h < 24 else 0  # a day covers every hour
@@ -209,10 +211,10 @@ class Localiser:
         var = max(var, 1e-6)
         weights = np.exp(-(np.array([r[1] for r in rows]) - rows[0][1]) / (2 * var))
         weights /= weights.sum()
-        order = np.arange(len(rows))
-        if self.search_radius_m:  # rank by the likelihood within the radius, then by the pipe's own
-            pipes = [r[0] for r in rows]
+        pipes = [r[0] for r in rows]
+        centre = 0
+        if self.search_radius_m:  # the most likelihood within the radius, then the most of its own
             near = np.array([[self._distance(a, b) <= self.search_radius_m for b in pipes] for a in pipes])
-            order = np.lexsort((-weights, -np.round(near.astype(float) @ weights, 9)))
-        cands = [(rows[i][0], float(weights[i])) for i in order[:top]]
-        return Localisation(cands, float(rows[0][2]), float(rows[0][3]))
+            centre = int(np.lexsort((-weights, -np.round(near.astype(float) @ weights, 9)))[0])
+        cands = [(pipes[i], float(weights[i])) for i in range(min(top, len(rows)))]
+        return Localisation(cands, float(rows[0][2]), float(rows[0][3]), pipes[centre])

@@ -6,9 +6,9 @@ and handed to the same detector as ``suvar leaks detect``: it learns normal beha
 its net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is
 a leak alarm of its own, localised among the zone's pipes on the raw night-time pressure change. Where the
 utility's network file ships with Suvar (the demo's), alarms are localised by simulating candidate leaks with
-WNTR, ranked by likelihood (the BattLeDIM interface reports the centre of the likeliest 300 m area instead; on the
-28-day demo that moved the p257 leak's first candidate from 517 m to 430 m away and pushed p257 out of the top
-ten); otherwise they carry no candidates.
+WNTR: the candidates come ranked by likelihood, and the pipe the alarm names is the centre of the likeliest 300 m
+area, as in the BattLeDIM interface (on the 28-day demo, p18, 430 m from the leaking p257, where the likeliest
+single pipe, p311, is 517 m away; p257 is the second candidate); otherwise they carry no candidates.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 
 from suvar.alarms import alarm
 from suvar.balance.zone import zone_night_flow
+from suvar.leaks.benchmark import SEARCH_RADIUS_M
 from suvar.leaks.detect import NIGHT_HOURS, LeakEvent, detect, hourly_inputs, raw_pressure_change, train
 from suvar.leaks.nightsteps import night_flow_steps
 from suvar.store import Store
@@ -68,11 +69,12 @@ def scan_utility(
         from suvar.leaks.localise import Localiser
 
         locate = Localiser(NETWORKS / source, model.pressure_sensors, model.flow_sensors, model.transform,
-                           model.sigma_m, n_candidates=candidates, workers=workers).locate
+                           model.sigma_m, n_candidates=candidates, workers=workers,
+                           search_radius_m=SEARCH_RADIUS_M).locate
     events = detect(model, p[p.index >= split], q[q.index >= split], locate, progress=progress, rejected=rejected)
     links = store.links(utility_id).set_index("link_id")["zone_id"]
     for event in events:
-        event.evidence["zone_id"] = links.get(event.pipe) if event.pipe else None  # the DMA of the likeliest pipe
+        event.evidence["zone_id"] = links.get(event.pipe) if event.pipe else None  # the DMA of the pipe it names
     p_h = hourly_inputs(model, p, q)[0]
     until = pd.Timestamp(end) if end else p.index[-1] + pd.Timedelta(seconds=step_s)
     events += zone_flow_events(store, utility_id, links, events, p_h, split, until, train_days, locate)
@@ -123,7 +125,7 @@ def zone_flow_events(
                 loc = locate(np.where(np.isfinite(raw), raw, 0.0), NIGHT_HOURS[2], raw=True, within=zone_pipes)
                 event.evidence["cosine"] = round(loc.cosine, 3)
                 if loc.cosine >= MIN_FIT_COSINE:  # else no leak signature explains the night's pressures
-                    event.candidates = loc.candidates
+                    event.candidates, event.located = loc.candidates, loc.pipe
             events.append(event)
     return events
 
