@@ -28,7 +28,7 @@ from suvar.leaks.detect import (
     train,
 )
 from suvar.leaks.io import Detection, Leak
-from suvar.leaks.localise import Localiser
+from suvar.leaks.localise import SEARCH_RADIUS_M, Localiser
 from suvar.leaks.scenarios import (
     Scenario,
     generate_scenario,
@@ -66,12 +66,6 @@ SETTLE_H = 12
 #: 0.85: large leaks there fitted between the two. 0.85 was chosen after seeing 79-82; on 67-70, used for no
 #: choice, it gave 45.6 % with 3.0 false alarms a year (the rules before at 0.825: 41.0 %, 3.75).
 MIN_COSINE = 0.85
-#: The Localiser's ``search_radius_m`` in the BattLeDIM interface: the reported pipe is the centre of the 300 m
-#: area most likely to hold the leak (BattLeDIM credits a detection within 300 m of the leak's pipe, and a crew's
-#: acoustic survey covers an area, not a pipe). Most false alarms are real leaks placed 300-600 m away; with the
-#: best-fitting pipe instead, seeds 61-66 gave 52.8 % of the perfect score with 3.5 false alarms a year (with the
-#: area's centre: 52.3 %, 2.8) and the held-out seeds 67-74 41.6 % with 4.6 (42.3 %, 3.75).
-SEARCH_RADIUS_M = 300.0
 #: Pipes simulated per alarm in the BattLeDIM interface (the Localiser's ``n_candidates``; signatures are reused
 #: across alarms, so a year of L-Town simulates each of its 905 pipes at most once). With min fit 0.85, on the
 #: same twelve seed-years: 30 → 46.9 %, 40 → 48.5 %, 60 → 49.9 %, 80 → 50.7 %, 120 → 52.4 %, 200 → 52.2 % of the

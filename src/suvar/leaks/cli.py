@@ -13,7 +13,6 @@ import wntr
 from suvar.leaks.benchmark import (
     CANDIDATES,
     MIN_COSINE,
-    SEARCH_RADIUS_M,
     SETTLE_H,
     SIGNATURE_WINDOW_H,
     run_benchmark,
@@ -30,7 +29,7 @@ from suvar.leaks.io import (
     read_timeseries_csv,
     write_submission,
 )
-from suvar.leaks.localise import Localiser
+from suvar.leaks.localise import SEARCH_RADIUS_M, Localiser
 from suvar.leaks.scenarios import ScenarioError, generate_scenario, network_path, sensor_set, write_scenario
 from suvar.leaks.scoring import PipeDistance, ScoringError, battledim_score
 from suvar.leaks.zones import watched_zones, zone_net_flows_m3h

@@ -22,7 +22,6 @@ import pandas as pd
 
 from suvar.alarms import alarm
 from suvar.balance.zone import zone_night_flow
-from suvar.leaks.benchmark import SEARCH_RADIUS_M
 from suvar.leaks.detect import NIGHT_HOURS, LeakEvent, detect, hourly_inputs, raw_pressure_change, train
 from suvar.leaks.nightsteps import night_flow_steps
 from suvar.store import Store
@@ -66,7 +65,7 @@ def scan_utility(
     locate = None
     source = store.utilities().set_index("utility_id").loc[utility_id, "source_file"]
     if source and (NETWORKS / source).is_file():
-        from suvar.leaks.localise import Localiser
+        from suvar.leaks.localise import SEARCH_RADIUS_M, Localiser
 
         locate = Localiser(NETWORKS / source, model.pressure_sensors, model.flow_sensors, model.transform,
                            model.sigma_m, n_candidates=candidates, workers=workers,
