@@ -443,8 +443,9 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         return rises
 
     def shift_from(offsets: np.ndarray, start: int, t_end: int) -> np.ndarray:
-        """Mean residual (m per sensor) over hours [start, t_end) against the given offsets."""
-        with np.errstate(all="ignore"):
+        """Mean residual (m per sensor) over hours [start, t_end) against the given offsets (0 where none)."""
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a sensor silent all window: no mean, 0 below
             z_win = (z_all[start:t_end] - offsets[bucket[start:t_end]]) * model.sigma_hour[times[start:t_end].hour]
             shift = np.nanmean(z_win, axis=0) * model.sigma_m
         return np.where(np.isfinite(shift), shift, 0.0)
