@@ -63,8 +63,8 @@ SETTLE_H = 12
 #: 75-78), over twelve seed-years (67-70, 75-82): 0.825 → 53.6 %, 4.25 a year; 0.85 → 53.2 %, 3.25; 0.875 →
 #: 46.7 %, 2.9 (the rules before: 0.825 → 48.5 %, 4.2; 0.85 → 46.5 %, 3.25). 0.875 was the lowest that kept false
 #: alarms at 3 a year on 75-78 (58.3 %), but scored 41.5 % with 3.25 a year on 79-82, against 51.8 % with 3.5 for
-#: 0.85: large leaks there fitted between the two. 0.85 was chosen after seeing 79-82; on 67-70, used for no
-#: choice, it gave 45.6 % with 3.0 false alarms a year (the rules before at 0.825: 41.0 %, 3.75).
+#: 0.85: large leaks there fitted between the two. 0.85 was chosen after seeing 79-82; on 67-70 and 83-86, used
+#: for no choice, it gave 43.5 % with 2.4 false alarms a year (the rules before at 0.825: 40.2 %, 3.1).
 MIN_COSINE = 0.85
 #: Pipes simulated per alarm in the BattLeDIM interface (the Localiser's ``n_candidates``; signatures are reused
 #: across alarms, so a year of L-Town simulates each of its 905 pipes at most once). With min fit 0.85, on the
