@@ -75,3 +75,18 @@ def test_search_radius_ranks_the_area_most_likely_to_hold_the_leak() -> None:
     assert reported[radius_m] in cluster
     assert ranked[None] == ranked[radius_m] and ranked[None][0][0] == lone
     assert dict(ranked[None])[lone] == pytest.approx(1 / (1 + 3 * np.exp(-0.2)), rel=0.01)
+
+
+def test_without_a_candidate_count_every_pipe_of_the_search_area_is_a_candidate() -> None:
+    """``n_candidates=None`` searches every pipe (of ``within`` when given); a count keeps the pipes nearest the
+    sensors whose residuals fell most (Hanoi has 34 pipes)."""
+    inp = network_path("hanoi")
+    sensors = list(sensor_set("hanoi").pressure_nodes)
+    shift = np.zeros(len(sensors))
+    shift[0] = -1.0
+    every = Localiser(inp, sensors, [], np.eye(len(sensors)), np.full(len(sensors), 0.05), n_candidates=None,
+                      workers=1)
+    assert sorted(every.candidate_pipes(shift)) == sorted(every.pipes) and len(every.pipes) == 34
+    assert sorted(every.candidate_pipes(shift, within={"3", "7", "30"})) == ["3", "30", "7"]
+    few = Localiser(inp, sensors, [], np.eye(len(sensors)), np.full(len(sensors), 0.05), n_candidates=5, workers=1)
+    assert len(few.candidate_pipes(shift)) == 5

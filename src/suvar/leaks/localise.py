@@ -11,11 +11,12 @@ non-negative scale: ``a_c = max(0, s_c·o / s_c·s_c)``, ``SSE_c = |o − a_c s_
 size estimate is ``a_c`` times the reference leak's outflow. This is the sensitivity-matrix approach of
 Pérez et al. (2011, Control Eng. Pract. 19(10)) with simulated rather than linearised sensitivities.
 
-Candidates are the pipes nearest (network distance) to the sensors with the strongest negative shift, so a
-large network needs only tens of simulations per alarm; they run in parallel processes
-(``concurrent.futures.ProcessPoolExecutor``), or as tasks of any ``mapper`` (e.g. a Dask cluster's,
-:func:`suvar.lake.cluster.dask_mapper`), and are cached per (pipe, hour of day). Each simulation is a pure
-function of its arguments, so every way of running them gives the same signatures.
+Candidates are every pipe (of the alarmed zone, when the balances name one), or the ``n_candidates`` pipes nearest
+(network distance) to the sensors with the strongest negative shift, so that a large network needs only tens of
+simulations per alarm (on L-Town this often missed the leak's own cluster of best-fitting pipes). They run in
+parallel processes (``concurrent.futures.ProcessPoolExecutor``), or as tasks of any ``mapper`` (e.g. a Dask
+cluster's, :func:`suvar.lake.cluster.dask_mapper`), and are cached per (pipe, hour of day). Each simulation is a
+pure function of its arguments, so every way of running them gives the same signatures.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class Localiser:
     pressure_sensors, flow_sensors : sensor names, in the order of the residual and flow vectors
     transform : ``S × (S + F)`` matrix mapping ``[Δp; Δq]`` to residual changes (``DetectorModel.transform``)
     sigma_m : per-sensor residual standard deviation (m)
-    n_candidates : pipes simulated per alarm (all pipes if the network has fewer)
+    n_candidates : pipes simulated per alarm, those nearest the sensors whose residuals fell most; None: every pipe
+        (of the search area, when given one); signatures are cached, so a network's pipes are simulated once
     workers : processes for candidate simulations (1: in this process)
     mapper : runs the candidate simulations instead of the process pool when given: ``mapper(fn, items)``
         returns ``[fn(item) for item in items]`` (e.g. :func:`suvar.lake.cluster.dask_mapper`)
@@ -106,7 +108,7 @@ class Localiser:
     """
 
     def __init__(self, inp: str | Path, pressure_sensors: Sequence[str], flow_sensors: Sequence[str],
-                 transform: np.ndarray, sigma_m: np.ndarray, n_candidates: int = 40, workers: int = 2,
+                 transform: np.ndarray, sigma_m: np.ndarray, n_candidates: int | None = 40, workers: int = 2,
                  diameter_m: float = 0.015, window_h: int = 3,
                  mapper: Callable[[Callable, list], list] | None = None, search_radius_m: float | None = None) -> None:
         self.inp = str(inp)
@@ -136,6 +138,15 @@ class Localiser:
         self._sig: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
         self.search_radius_m = search_radius_m
         self._distance = PipeDistance(wn)
+        self._index = {p: i for i, p in enumerate(self.pipes)}
+        self._near: dict[str, np.ndarray] = {}
+
+    def _near_row(self, pipe: str) -> np.ndarray:
+        """Whether each of the network's pipes lies within ``search_radius_m`` of ``pipe`` (cached)."""
+        if pipe not in self._near:
+            radius = self.search_radius_m or 0.0
+            self._near[pipe] = np.array([self._distance(pipe, b) <= radius for b in self.pipes])
+        return self._near[pipe]
 
     def candidate_pipes(self, shift_m: np.ndarray, *, raw: bool = False,
                         within: Collection[str] | None = None) -> list[str]:
@@ -143,7 +154,7 @@ class Localiser:
         pressure change, ``max(0, −Δp)``: the residual σ does not measure its noise), among ``within`` (e.g. the
         alarmed zone's pipes) when given."""
         allowed = np.array([within is None or p in within for p in self.pipes])
-        if allowed.sum() <= self.n_candidates:
+        if self.n_candidates is None or allowed.sum() <= self.n_candidates:
             return [p for p, ok in zip(self.pipes, allowed, strict=True) if ok]
         scale = 1.0 if raw else self.sigma_m
         w = np.clip(-np.nan_to_num(shift_m) / scale, 0, None)
@@ -220,7 +231,8 @@ class Localiser:
         pipes = [r[0] for r in rows]
         centre = 0
         if self.search_radius_m:  # the most likelihood within the radius, then the most of its own
-            near = np.array([[self._distance(a, b) <= self.search_radius_m for b in pipes] for a in pipes])
+            cols = [self._index[p] for p in pipes]
+            near = np.array([self._near_row(a)[cols] for a in pipes])
             centre = int(np.lexsort((-weights, -np.round(near.astype(float) @ weights, 9)))[0])
         cands = [(pipes[i], float(weights[i])) for i in range(min(top, len(rows)))]
         return Localisation(cands, float(rows[0][2]), float(rows[0][3]), pipes[centre])
