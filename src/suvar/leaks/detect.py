@@ -52,6 +52,12 @@ Daniel et al.'s LILA, and Page's CUSUM, Biometrika 41, 1954):
    57.6 %; merging alarms localised within 300 m of an earlier leak had cost 14 points on two of them. On seeds
    61-66 of the later set, one report a pipe scored 48.1 % against 52.3 % with two; any number scored the same
    as two there, but on Hanoi's incipient leaks it raised 4 more false alarms in five 30-day seeds.
+   A reported leak is fitted once more on its residual shift over ``refine_h`` hours from its start, or until the
+   next change the detector accounts for (a reported leak, a repair, a rise), and the better fit is kept
+   (``evidence["refined"]``): the alarm's own window is only as long as the detector takes to settle, while the
+   signatures it is matched with are day means. With every pipe simulated, on ten L-Town seed-years (67-68,
+   75-82) at ``min_cosine`` 0.825 a day's refit took the score from 61.3 % to 62.5 % of the perfect one and false
+   alarms from 2.4 to 2.1 a year.
 6. **Balance zones** (:mod:`suvar.leaks.zones`: parts of the network whose net flow the boundary meters, tank
    levels and smart meters measure) check each alarm. A zone's rise is the mean of its hourly net flow over the
    alarm's window less the median of the same 6-hour blocks of the day over the three days before. A rise above
@@ -380,7 +386,8 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
            start_fraction: float = 0.25, rejected: list[LeakEvent] | None = None,
            progress: Callable[[float], None] | None = None, zone_flows_m3h: pd.DataFrame | None = None,
            zone_pipes: dict[str, Collection[str]] | None = None, zone_min_leak_m3h: float = 2.0,
-           reports_per_pipe: int = 2, cumulative: bool = True, redate: bool = True) -> list[LeakEvent]:
+           reports_per_pipe: int = 2, cumulative: bool = True, redate: bool = True,
+           refine_h: int = 0) -> list[LeakEvent]:
     """Detect leaks in new telemetry with a trained model; localise each alarm with ``locate``.
 
     ``locate(shift_m, hour_of_day, raw=False, within=None)`` ranks pipes for a residual shift, or with ``raw``
@@ -390,7 +397,8 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     ``zone_min_leak_m3h`` is the smallest leak a zone's balance must be able to see to rule the zone out, and the
     rise that keeps an alarm no signature fits; ``reports_per_pipe`` is the most alarms reported on one pipe;
     ``cumulative`` fits a poorly fitting shift again as the change since the last known one (module docs, step 5);
-    ``redate`` moves an alarm's start to the step in its residuals when that is later (step 3).
+    ``redate`` moves an alarm's start to the step in its residuals when that is later (step 3); ``refine_h`` (0:
+    never) refits a reported leak on up to that many hours from its start (step 5).
     Returns leak events in time order. Alarms judged not to be new leaks (repairs, growth of a known leak,
     sensor anomalies; see module docs) are appended to ``rejected``, if given, with the reason in
     ``evidence["rejected"]``.
@@ -424,6 +432,20 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
     pending: LeakEvent | None = None
     quiet_until = 0
     anchor, anchor_t, re_anchor = mu.copy(), 0, False  # offsets since the last change accounted for
+    open_refines: list[tuple[LeakEvent, np.ndarray, int, dict, float]] = []  # reported, not yet refitted
+
+    def refine(until: int) -> None:
+        """Refit each reported leak on its residual shift from its start to ``until`` (at most ``refine_h``
+        hours): the next change the detector accounted for ends the leak's own window."""
+        for event, offsets, start, narrow, cos in open_refines:
+            end = min(until, start + refine_h)
+            if end - start <= settle_h:
+                continue
+            loc = locate(shift_from(offsets, start, end), int(event.start.hour), **narrow)
+            if loc.cosine > cos:
+                event.candidates, event.located = loc.candidates, loc.pipe
+                event.evidence["refined"] = {"hours": end - start, "cosine": round(loc.cosine, 3)}
+        open_refines.clear()
 
     def reject(event: LeakEvent, reason: str) -> None:
         if rejected is not None:
@@ -475,6 +497,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                     if report is previous or (report.pipe is not None and report.pipe == previous.pipe):
                         report.evidence.setdefault("repaired_from", event.alarm_time.strftime("%Y-%m-%d %H:%M"))
                 re_anchor = True
+                refine(start)
                 return reject(event, f"repair of the leak alarmed at {previous.alarm_time}")
         within, confirmed, sensitive = None, [], []
         if n_z:
@@ -522,6 +545,10 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                 return reject(event, f"same pipe as the leak alarmed at {same[-1].alarm_time}")
             if same:
                 event.evidence["same_pipe_as"] = same[-1].alarm_time.strftime("%Y-%m-%d %H:%M")
+            refine(start)
+            if refine_h and raw is None:
+                used = anchor if "shift_since" in event.evidence else mu
+                open_refines.append((event, used.copy(), start, narrow, loc.cosine))
         shifts.append(shift)
         events.append(event)
         re_anchor = True
@@ -578,8 +605,10 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
         elif (s_pos / model.h).max() > 1:
             quiet_until = t + settle_h  # a repair or an upward shift: re-baseline silently
             re_anchor = True
+            refine(t)
     if pending is not None:
         finish(pending, n_t)
+    refine(n_t)
     if progress:
         progress(1.0)
     return events
