@@ -55,22 +55,28 @@ SIGNATURE_WINDOW_H = 24
 #: with it, 47.5 %).
 SETTLE_H = 12
 #: ``detect``'s ``min_cosine`` in the BattLeDIM interface: the least fit of a leak signature for an alarm to be
-#: reported, the operating point between leaks found and false alarms. On twelve earlier full-year L-Town
-#: scenario-years (half the leaks running for months whatever their size): 0.75 → 57.0 % of the perfect BattLeDIM
-#: score with 4.8 false alarms a year, 0.85 → 48.5 %, 2.8. With BattLeDIM 2019's repairs (:func:`seed_leaks`) and
-#: the rules of :mod:`suvar.leaks.detect` before its cumulative fit and re-dating, 0.825 gave 52.3 % with 2.8 a
-#: year on seeds 61-66, where it was chosen, and 42.3 % with 3.75 on 67-74. With those two rules (chosen on seeds
-#: 75-78), over twelve seed-years (67-70, 75-82): 0.825 → 53.6 %, 4.25 a year; 0.85 → 53.2 %, 3.25; 0.875 →
-#: 46.7 %, 2.9 (the rules before: 0.825 → 48.5 %, 4.2; 0.85 → 46.5 %, 3.25). 0.875 was the lowest that kept false
-#: alarms at 3 a year on 75-78 (58.3 %), but scored 41.5 % with 3.25 a year on 79-82, against 51.8 % with 3.5 for
-#: 0.85: large leaks there fitted between the two. 0.85 was chosen after seeing 79-82; on 67-70 and 83-86, used
-#: for no choice, it gave 43.5 % with 2.4 false alarms a year (the rules before at 0.825: 40.2 %, 3.1).
-MIN_COSINE = 0.85
-#: Pipes simulated per alarm in the BattLeDIM interface (the Localiser's ``n_candidates``; signatures are reused
-#: across alarms, so a year of L-Town simulates each of its 905 pipes at most once). With min fit 0.85, on the
-#: same twelve seed-years: 30 → 46.9 %, 40 → 48.5 %, 60 → 49.9 %, 80 → 50.7 %, 120 → 52.4 %, 200 → 52.2 % of the
-#: perfect score, 2.8 false alarms a year throughout.
-CANDIDATES = 120
+#: reported, the operating point between leaks found and false alarms. History: on twelve earlier full-year L-Town
+#: scenario-years (half the leaks running for months whatever their size), 0.75 → 57.0 % of the perfect BattLeDIM
+#: score with 4.8 false alarms a year, 0.85 → 48.5 %, 2.8. With BattLeDIM 2019's repairs (:func:`seed_leaks`), 120
+#: candidate pipes an alarm and :mod:`suvar.leaks.detect`'s cumulative fit and re-dating, 0.85 was chosen (over
+#: 67-70 and 75-82: 0.825 → 53.6 %, 4.25 a year; 0.85 → 53.2 %, 3.25; 0.875 → 46.7 %, 2.9). Simulating every pipe
+#: (:data:`CANDIDATES`) and refitting on a day (:data:`REFINE_H`) halved the false alarms, so the least fit came
+#: down again: over the ten seed-years 67-68 and 75-82, 0.85 → 60.3 %, 1.3 a year; 0.825 → 62.5 %, 2.1; 0.8 →
+#: 64.1 %, 2.8. 0.825 keeps a margin under three a year. On seeds 87-90, simulated after every choice: 59.8 %,
+#: 1.25 a year (0.85: 59.5 %, 1.0; 0.8: 60.9 %, 2.75; the defaults before: 54.7 %, 3.5).
+MIN_COSINE = 0.825
+#: Pipes simulated per alarm in the BattLeDIM interface (the Localiser's ``n_candidates``): None, every pipe of the
+#: search area. Signatures are reused across alarms, so a year of L-Town simulates each of its 905 pipes once. The
+#: 120 pipes nearest the sensors whose residuals fell most often missed the leak's own cluster of pipes: one seed's
+#: 19.5 mm leak on p886, whose signature fits five pipes within 200 m of it best (cosines 0.98), was placed 377 m
+#: away with 120 and on p886 with all. Over the ten seed-years above at min fit 0.85: 120 → 54.6 %, 2.9 false alarms
+#: a year; every pipe → 59.1 %, 1.5.
+CANDIDATES: int | None = None
+#: Hours from a reported leak's start over which it is fitted again (``detect``'s ``refine_h``), when no other
+#: change comes first: a day, the span of the day-mean signatures. The better fit is kept. Over the ten seed-years
+#: above at min fit 0.825: 61.3 % with 2.4 false alarms a year without it, 62.5 % with 2.1 with it (72 h: 61.8 %,
+#: 2.3).
+REFINE_H = 24
 
 
 @dataclass
@@ -148,7 +154,7 @@ def seed_leaks(network: str, wn: wntr.network.WaterNetworkModel, seed: int, star
 
 
 def run_seed(seed: int, *, network: str, days: float, train_days: float, n_leaks: int, workers: int,
-             n_candidates: int, min_cosine: float = MIN_COSINE, log: Callable[[str], None] | None = None
+             n_candidates: int | None, min_cosine: float = MIN_COSINE, log: Callable[[str], None] | None = None
              ) -> dict[str, object]:
     """One seed of :func:`run_benchmark`: generate its scenario, train, detect and localise, run the MNF
     baseline and score both. A pure function of its arguments (the scenario's randomness comes from ``seed``),
@@ -174,7 +180,7 @@ def run_seed(seed: int, *, network: str, days: float, train_days: float, n_leaks
 
 
 def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, workers: int = 2,
-                      n_candidates: int = CANDIDATES, min_cosine: float = MIN_COSINE
+                      n_candidates: int | None = CANDIDATES, min_cosine: float = MIN_COSINE
                       ) -> dict[str, object]:
     """Train on a scenario's readings before ``test_start``, detect and localise after it, run the MNF baseline
     and score both (the second half of :func:`run_seed`, for scenarios simulated once and kept). ``min_cosine``
@@ -196,6 +202,7 @@ def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, w
                     search_radius_m=SEARCH_RADIUS_M)
     t2 = time.perf_counter()
     events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate, settle_h=SETTLE_H, min_cosine=min_cosine,
+                    refine_h=REFINE_H,
                     zone_flows_m3h=None if net is None else net[te], zone_pipes={z.name: z.pipes for z in zones})
     t3 = time.perf_counter()
     inflow = inlet_flow_m3h(sc.flows_m3h, wn)
@@ -213,7 +220,7 @@ def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, w
 
 
 def run_benchmark(network: str, seeds: list[int], days: float, train_days: float = 14, n_leaks: int | None = None,
-                  workers: int = 2, n_candidates: int = CANDIDATES, min_cosine: float = MIN_COSINE,
+                  workers: int = 2, n_candidates: int | None = CANDIDATES, min_cosine: float = MIN_COSINE,
                   log: Callable[[str], None] | None = None,
                   mapper: Callable[[Callable, list], list] | None = None) -> dict[str, object]:
     """Generate a scenario per seed, run Suvar's detector and the MNF baseline, score both.

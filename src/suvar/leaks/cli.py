@@ -13,6 +13,7 @@ import wntr
 from suvar.leaks.benchmark import (
     CANDIDATES,
     MIN_COSINE,
+    REFINE_H,
     SETTLE_H,
     SIGNATURE_WINDOW_H,
     run_benchmark,
@@ -50,7 +51,9 @@ def detect_cmd(
                                            help="BattLeDIM-layout data to scan")],
     out: Annotated[Path, typer.Option("--out", help="submission file; FILE.json gets the evidence")],
     workers: Annotated[int, typer.Option(help="processes for candidate simulations")] = 2,
-    candidates: Annotated[int, typer.Option(help="pipes simulated per alarm")] = CANDIDATES,
+    candidates: Annotated[int | None, typer.Option(
+        help="pipes simulated per alarm, those nearest the sensors whose residuals fell most (default: every pipe "
+             "of the search area)")] = CANDIDATES,
     min_fit: Annotated[float, typer.Option(
         help="least cosine between an alarm's residual shift and a leak signature for it to be reported: "
              "lower finds more leaks and raises more false alarms")] = MIN_COSINE,
@@ -68,7 +71,7 @@ def detect_cmd(
                         n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H,
                         search_radius_m=SEARCH_RADIUS_M)
         events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H, min_cosine=min_fit,
-                        zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
+                        refine_h=REFINE_H, zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
                         progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except ValueError as exc:  # LeakFileError, DetectionError, ScenarioError, or a zone lacking a meter's column
         _err(str(exc))
