@@ -6,10 +6,10 @@ Run (defaults take a few minutes on 2 cores)::
     .venv/bin/python bench/leaks.py --network hanoi --seeds 1,2,3 --days 10
 
 Full-year version (BattLeDIM-like: L-Town, 24 leaks in a year of 5-minute data after a leak-free training
-year, large leaks repaired within weeks as in BattLeDIM 2019; per seed about 6 minutes of simulation and 3-4
+year, large leaks repaired within weeks as in BattLeDIM 2019; per seed 3-6 minutes of simulation and about 2
 minutes of detection and localisation on 2 cores):
 
-    .venv/bin/python bench/leaks.py --network ltown --seeds 67,68,69,70,71,72,73,74 --days 365 --train-days 365
+    .venv/bin/python bench/leaks.py --network ltown --seeds 87,88,89,90 --days 365 --train-days 365
 
 Prints, per network, the pooled BattLeDIM score (% of perfect, TP/FP/FN, false alarms per year, median delay,
 mean distance to the true pipe), the LeakDB metrics (F1, TPR, TNR, early detection), the share of each seed's
