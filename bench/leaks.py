@@ -23,7 +23,8 @@ import json
 import sys
 import time
 
-from suvar.leaks.benchmark import MIN_COSINE, run_benchmark
+from suvar.leaks.benchmark import run_benchmark
+from suvar.leaks.pipeline import MIN_COSINE
 
 
 def main(argv: list[str] | None = None) -> None:

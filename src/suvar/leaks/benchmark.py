@@ -19,16 +19,9 @@ import numpy as np
 import pandas as pd
 import wntr
 
-from suvar.leaks.detect import (
-    LeakEvent,
-    detect,
-    events_to_labels,
-    labels_to_events,
-    mnf_baseline_labels,
-    train,
-)
+from suvar.leaks.detect import LeakEvent, events_to_labels, labels_to_events, mnf_baseline_labels
 from suvar.leaks.io import Detection, Leak
-from suvar.leaks.localise import SEARCH_RADIUS_M, Localiser
+from suvar.leaks.pipeline import CANDIDATES, MIN_COSINE, LeakDetector
 from suvar.leaks.scenarios import (
     Scenario,
     generate_scenario,
@@ -39,44 +32,11 @@ from suvar.leaks.scenarios import (
     tank_empty_share,
 )
 from suvar.leaks.scoring import BattLeDIMScore, PipeDistance, battledim_score, leakdb_metrics
-from suvar.leaks.zones import watched_zones
 
 #: Leak hole diameters (mm) per shipped network: BattLeDIM's range on L-Town; on Hanoi (about 30 times
 #: L-Town's demand per node) LeakDB draws 20-200 mm holes, capped here at 60 mm to keep the network pressurised.
 DIAMETER_MM = {"ltown": (9.0, 20.0), "hanoi": (20.0, 60.0)}
 START = pd.Timestamp("2019-01-01")
-#: Simulation window of the leak signatures (h): the detector's residual shift is a mean over about a day (its
-#: ``settle_h``), so the signatures matched to it are day means too. Measured on two tuning seeds of the
-#: full-year L-Town set: 33.5 % of the perfect score with day-long signatures against 29.1 % with 3-hour ones.
-SIGNATURE_WINDOW_H = 24
-#: Hours after an alarm over which its residual shift is averaged and the detector settles (``detect``'s
-#: ``settle_h``): on the same two tuning seeds 12 h gave 52.7 % against 47.9 % with 24 h and 33.3 % with 48 h
-#: (measured before the rule that a zone's rise must reach ``zone_min_leak_m3h`` to keep a poorly fitting alarm;
-#: with it, 47.5 %).
-SETTLE_H = 12
-#: ``detect``'s ``min_cosine`` in the BattLeDIM interface: the least fit of a leak signature for an alarm to be
-#: reported, the operating point between leaks found and false alarms. History: on twelve earlier full-year L-Town
-#: scenario-years (half the leaks running for months whatever their size), 0.75 → 57.0 % of the perfect BattLeDIM
-#: score with 4.8 false alarms a year, 0.85 → 48.5 %, 2.8. With BattLeDIM 2019's repairs (:func:`seed_leaks`), 120
-#: candidate pipes an alarm and :mod:`suvar.leaks.detect`'s cumulative fit and re-dating, 0.85 was chosen (over
-#: 67-70 and 75-82: 0.825 → 53.6 %, 4.25 a year; 0.85 → 53.2 %, 3.25; 0.875 → 46.7 %, 2.9). Simulating every pipe
-#: (:data:`CANDIDATES`) and refitting on a day (:data:`REFINE_H`) halved the false alarms, so the least fit came
-#: down again: over the ten seed-years 67-68 and 75-82, 0.85 → 60.3 %, 1.3 a year; 0.825 → 62.5 %, 2.1; 0.8 →
-#: 64.1 %, 2.8. 0.825 keeps a margin under three a year. On seeds 87-90, simulated after every choice: 59.8 %,
-#: 1.25 a year (0.85: 59.5 %, 1.0; 0.8: 60.9 %, 2.75; the defaults before: 54.7 %, 3.5).
-MIN_COSINE = 0.825
-#: Pipes simulated per alarm in the BattLeDIM interface (the Localiser's ``n_candidates``): None, every pipe of the
-#: search area. Signatures are reused across alarms, so a year of L-Town simulates each of its 905 pipes once. The
-#: 120 pipes nearest the sensors whose residuals fell most often missed the leak's own cluster of pipes: one seed's
-#: 19.5 mm leak on p886, whose signature fits five pipes within 200 m of it best (cosines 0.98), was placed 377 m
-#: away with 120 and on p886 with all. Over the ten seed-years above at min fit 0.85: 120 → 54.6 %, 2.9 false alarms
-#: a year; every pipe → 59.1 %, 1.5.
-CANDIDATES: int | None = None
-#: Hours from a reported leak's start over which it is fitted again (``detect``'s ``refine_h``), when no other
-#: change comes first: a day, the span of the day-mean signatures. The better fit is kept. Over the ten seed-years
-#: above at min fit 0.825: 61.3 % with 2.4 false alarms a year without it, 62.5 % with 2.1 with it (72 h: 61.8 %,
-#: 2.3).
-REFINE_H = 24
 
 
 @dataclass
@@ -195,19 +155,15 @@ def evaluate_scenario(sc: Scenario, network: str, test_start: pd.Timestamp, *, w
     distance = PipeDistance(wn)
     t1 = time.perf_counter()
     tr, te = slice(None, test_start - pd.Timedelta(minutes=5)), slice(test_start, None)
-    zones, net = watched_zones(wn, {"flows": sc.flows_m3h, "levels": sc.levels_m, "demands": sc.demands_lph})
-    model = train(sc.pressures_m[tr], sc.flows_m3h[tr], zone_flows_m3h=None if net is None else net[tr])
-    loc = Localiser(inp, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
-                    n_candidates=n_candidates, workers=workers, window_h=SIGNATURE_WINDOW_H,
-                    search_radius_m=SEARCH_RADIUS_M)
+    data = {"pressures": sc.pressures_m, "flows": sc.flows_m3h, "levels": sc.levels_m, "demands": sc.demands_lph}
+    detector = LeakDetector.fit({k: v[tr] for k, v in data.items()}, inp, workers=workers,
+                                n_candidates=n_candidates, min_cosine=min_cosine)
     t2 = time.perf_counter()
-    events = detect(model, sc.pressures_m[te], sc.flows_m3h[te], loc.locate, settle_h=SETTLE_H, min_cosine=min_cosine,
-                    refine_h=REFINE_H,
-                    zone_flows_m3h=None if net is None else net[te], zone_pipes={z.name: z.pipes for z in zones})
+    events = detector.detect({k: v[te] for k, v in data.items()})
     t3 = time.perf_counter()
     inflow = inlet_flow_m3h(sc.flows_m3h, wn)
     mnf_labels = mnf_baseline_labels(inflow[te], history_m3h=inflow[tr])
-    mnf_events = labels_to_events(model, mnf_labels, sc.pressures_m, sc.flows_m3h, loc.locate)
+    mnf_events = labels_to_events(detector.model, mnf_labels, sc.pressures_m, sc.flows_m3h, detector.locate)
     t4 = time.perf_counter()
     flows = sc.leak_flows_m3h[te]
     out: dict[str, object] = {"leaks": sc.leaks, "truth": sc.labels[te].to_numpy(), "events": events,

@@ -10,17 +10,8 @@ import pandas as pd
 import typer
 import wntr
 
-from suvar.leaks.benchmark import (
-    CANDIDATES,
-    MIN_COSINE,
-    REFINE_H,
-    SETTLE_H,
-    SIGNATURE_WINDOW_H,
-    run_benchmark,
-    seed_leaks,
-    throttled,
-)
-from suvar.leaks.detect import DetectionError, detect, train
+from suvar.leaks.benchmark import run_benchmark, seed_leaks, throttled
+from suvar.leaks.detect import DetectionError
 from suvar.leaks.io import (
     Detection,
     LeakFileError,
@@ -30,10 +21,9 @@ from suvar.leaks.io import (
     read_timeseries_csv,
     write_submission,
 )
-from suvar.leaks.localise import SEARCH_RADIUS_M, Localiser
+from suvar.leaks.pipeline import CANDIDATES, MIN_COSINE, LeakDetector
 from suvar.leaks.scenarios import ScenarioError, generate_scenario, network_path, sensor_set, write_scenario
 from suvar.leaks.scoring import PipeDistance, ScoringError, battledim_score
-from suvar.leaks.zones import watched_zones, zone_net_flows_m3h
 
 app = typer.Typer(help="Leak detection, localisation and BattLeDIM / LeakDB scoring.", no_args_is_help=True)
 
@@ -63,23 +53,16 @@ def detect_cmd(
         train_data, data = read_battledim_dir(train_dir), read_battledim_dir(data_dir)
         repaired = train_dir / "repaired_leaks.csv"
         exclude = [(lk.start, lk.end) for lk in read_leak_truth(repaired)] if repaired.is_file() else []
-        wn = wntr.network.WaterNetworkModel(str(network))
-        zones, train_net = watched_zones(wn, train_data)
-        net = zone_net_flows_m3h(zones, data) if zones else None
-        model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=train_net)
-        loc = Localiser(network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
-                        n_candidates=candidates, workers=workers, window_h=SIGNATURE_WINDOW_H,
-                        search_radius_m=SEARCH_RADIUS_M)
-        events = detect(model, data["pressures"], data["flows"], loc.locate, settle_h=SETTLE_H, min_cosine=min_fit,
-                        refine_h=REFINE_H, zone_flows_m3h=net, zone_pipes={z.name: z.pipes for z in zones},
-                        progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
+        detector = LeakDetector.fit(train_data, network, exclude=exclude, workers=workers, n_candidates=candidates,
+                                    min_cosine=min_fit)
+        events = detector.detect(data, progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except ValueError as exc:  # LeakFileError, DetectionError, ScenarioError, or a zone lacking a meter's column
         _err(str(exc))
     write_submission([Detection(e.pipe, e.start) for e in events if e.pipe], out)
     sidecar = Path(f"{out}.json")
     sidecar.write_text(json.dumps({"events": [e.as_dict() for e in events],
                                    "excluded_training_periods": len(exclude),
-                                   "balance_zones": {z.name: len(z.pipes) for z in zones}}, indent=1),
+                                   "balance_zones": {z.name: len(z.pipes) for z in detector.zones}}, indent=1),
                         encoding="utf-8")
     typer.echo(json.dumps({"leaks": len(events), "submission": str(out), "evidence": str(sidecar),
                            "pipes": [e.pipe for e in events]}))
