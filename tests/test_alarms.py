@@ -40,7 +40,7 @@ def test_drought_early_warning() -> None:
 
 def test_leak_scan_raises_alarms_from_stored_telemetry(demo_store: tuple[DuckStore, dict]) -> None:
     """The 4-day demo's 14 mm leak on p257 (from 2026-10-03 10:40) is raised with a start and a candidate pipe
-    within the BattLeDIM 300 m radius of the true one."""
+    within the BattLeDIM 300 m radius of the true one, whose survey area holds p257."""
     import wntr
 
     from conftest import NETWORKS
@@ -56,6 +56,8 @@ def test_leak_scan_raises_alarms_from_stored_telemetry(demo_store: tuple[DuckSto
     assert true_start - pd.Timedelta(hours=1) <= first.start <= true_start + pd.Timedelta(hours=3)
     distance = PipeDistance(wntr.network.WaterNetworkModel(str(NETWORKS / "L-TOWN.inp")))
     assert distance(first.pipe, "p257") <= 300.0
+    area = first.evidence["area"]  # the pipes within 300 m of the one named: p257 among them
+    assert "p257" in area["pipes"] and area["radius_m"] == 300.0 and 0 < area["likelihood"] <= 1
     links = store.links("ltown").set_index("link_id")["zone_id"]
     row = alarms[alarms["start_ts"] == pd.Timestamp(first.start).tz_localize(None)].iloc[0]
     assert row["zone_id"] == links[first.pipe]  # the DMA of the pipe the alarm names

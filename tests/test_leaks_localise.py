@@ -63,18 +63,23 @@ def test_search_radius_ranks_the_area_most_likely_to_hold_the_leak() -> None:
     near_miss = observed.copy()
     near_miss[1] = np.sqrt(0.001)  # squared error about 0.001 against 0 for the lone pipe: likelihood e^-0.2
     signatures = {lone: observed, **{p: near_miss for p in cluster}}
-    ranked, reported = {}, {}
+    ranked, reported, found = {}, {}, {}
     for radius in (None, radius_m):
         loc = Localiser(inp, sensors, [], np.eye(len(sensors)), np.full(len(sensors), 0.05), workers=1,
                         search_radius_m=radius)
         loc.candidate_pipes = lambda *a, **k: list(signatures)  # type: ignore[method-assign]
         loc.signatures = lambda pipes, hour, raw=False: {p: (signatures[p], 1.0) for p in pipes}  # type: ignore
-        found = loc.locate(observed, 2)
-        ranked[radius], reported[radius] = found.candidates, found.pipe
+        found[radius] = loc.locate(observed, 2)
+        ranked[radius], reported[radius] = found[radius].candidates, found[radius].pipe
     assert reported[None] == lone
     assert reported[radius_m] in cluster
     assert ranked[None] == ranked[radius_m] and ranked[None][0][0] == lone
-    assert dict(ranked[None])[lone] == pytest.approx(1 / (1 + 3 * np.exp(-0.2)), rel=0.01)
+    p_lone = 1 / (1 + 3 * np.exp(-0.2))
+    assert dict(ranked[None])[lone] == pytest.approx(p_lone, rel=0.01)
+    # the survey area is the cluster, with the likelihood the lone pipe does not hold; none without a radius
+    assert sorted(found[radius_m].area) == cluster and found[radius_m].radius_m == radius_m
+    assert found[radius_m].area_likelihood == pytest.approx(1 - p_lone, rel=0.01)
+    assert found[None].area == ()
 
 
 def test_without_a_candidate_count_every_pipe_of_the_search_area_is_a_candidate() -> None:

@@ -30,6 +30,7 @@ import wntr
 from suvar.alarms import drought_alarms
 from suvar.balance.refresh import refresh_zone_balances
 from suvar.demo.basin import build_demo_basin
+from suvar.leaks.benchmark import throttled
 from suvar.leaks.scan import scan_utility
 from suvar.network.epanet import import_network
 from suvar.network.hydraulics import Leak, simulate
@@ -127,8 +128,10 @@ def build_demo(
     progress("Every zone: daily and monthly water balances")
     summary["zone_balances"] = refresh_zone_balances(store)
     if days >= 14:  # a week to learn from, a week or more to watch
-        progress("Lakeside Town: scanning SCADA telemetry for leaks")
-        events = scan_utility(store, "ltown", train_days=7)
+        progress("Lakeside Town: scanning SCADA telemetry for leaks (the first scan simulates a leak on every pipe "
+                 "it searches: minutes)")
+        events = scan_utility(store, "ltown", train_days=7,
+                              progress=throttled(progress, "Lakeside Town: leak scan", every_s=30))
         summary["utilities"]["ltown"]["leak_alarms"] = [e.as_dict() for e in events]
     password = create_demo_user(store)  # no default passwords: a random one, shown once and kept in a 0600 file
     if password:

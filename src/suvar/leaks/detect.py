@@ -117,6 +117,14 @@ class LeakEvent:
     evidence: dict[str, object] = field(default_factory=dict)
     located: str | None = None
 
+    def place(self, loc: Localisation) -> None:
+        """Take a localisation's candidates and reported pipe, and its survey area as ``evidence["area"]``
+        (``radius_m``, ``pipes``, most likely first, and their summed ``likelihood``) when it has one."""
+        self.candidates, self.located = loc.candidates, loc.pipe
+        if loc.area:
+            self.evidence["area"] = {"radius_m": loc.radius_m, "pipes": list(loc.area),
+                                     "likelihood": round(loc.area_likelihood, 3)}
+
     @property
     def pipe(self) -> str | None:
         """The reported pipe, if localised: the localiser's choice, else the most likely candidate."""
@@ -446,7 +454,7 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                 continue
             loc = locate(shift_from(offsets, start, end), int(event.start.hour), **narrow)
             if loc.cosine > cos:
-                event.candidates, event.located = loc.candidates, loc.pipe
+                event.place(loc)
                 event.evidence["refined"] = {"hours": end - start, "cosine": round(loc.cosine, 3)}
         open_refines.clear()
 
@@ -534,7 +542,8 @@ def detect(model: DetectorModel, pressures_m: pd.DataFrame, flows_m3h: pd.DataFr
                 if loc_total.cosine > loc.cosine:
                     loc, shift = loc_total, total
                     event.evidence["shift_since"] = times[anchor_t].strftime("%Y-%m-%d %H:%M")
-            event.candidates, event.located, event.est_size_m3h = loc.candidates, loc.pipe, loc.est_size_m3h
+            event.place(loc)
+            event.est_size_m3h = loc.est_size_m3h
             event.evidence["cosine"] = round(loc.cosine, 3)
             if confirmed:  # the balance measured the loss: a better size than the signature's scale
                 event.est_size_m3h = float(max(rises[j] for j in confirmed))
@@ -679,6 +688,7 @@ def labels_to_events(model: DetectorModel, labels: pd.Series, pressures_m: pd.Da
                                                               strict=True))})
         if locate is not None:
             loc = locate(shift, int(t.hour))
-            ev.candidates, ev.located, ev.est_size_m3h = loc.candidates, loc.pipe, loc.est_size_m3h
+            ev.place(loc)
+            ev.est_size_m3h = loc.est_size_m3h
         events.append(ev)
     return events

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import networkx as nx
@@ -45,12 +45,17 @@ SEARCH_RADIUS_M = 300.0
 @dataclass(frozen=True)
 class Localisation:
     """Result of :meth:`Localiser.locate`: (pipe, likelihood) ranked by likelihood, size estimate, fit quality,
-    and the pipe to report: the best-fitting one, or with a search radius the centre of the likeliest area."""
+    and the pipe to report: the best-fitting one, or with a search radius the centre of the likeliest area. With
+    a search radius, ``area`` holds the candidates within it of the reported pipe (most likely first), the area
+    a crew would survey, and ``area_likelihood`` their summed likelihood."""
 
     candidates: list[tuple[str, float]]
     est_size_m3h: float
     cosine: float
     pipe: str | None = None
+    area: tuple[str, ...] = ()
+    area_likelihood: float = float("nan")
+    radius_m: float | None = None
 
 
 def _configure(wn: wntr.network.WaterNetworkModel, hour: int, window_h: int) -> None:
@@ -229,10 +234,15 @@ class Localiser:
         weights = np.exp(-(np.array([r[1] for r in rows]) - rows[0][1]) / (2 * var))
         weights /= weights.sum()
         pipes = [r[0] for r in rows]
-        centre = 0
-        if self.search_radius_m:  # the most likelihood within the radius, then the most of its own
-            cols = [self._index[p] for p in pipes]
-            near = np.array([self._near_row(a)[cols] for a in pipes])
-            centre = int(np.lexsort((-weights, -np.round(near.astype(float) @ weights, 9)))[0])
         cands = [(pipes[i], float(weights[i])) for i in range(min(top, len(rows)))]
-        return Localisation(cands, float(rows[0][2]), float(rows[0][3]), pipes[centre])
+        best = Localisation(cands, float(rows[0][2]), float(rows[0][3]), pipes[0])
+        if not self.search_radius_m:
+            return best
+        # the most likelihood within the radius, then the most of its own
+        cols = [self._index[p] for p in pipes]
+        near = np.array([self._near_row(a)[cols] for a in pipes])
+        in_area = np.round(near.astype(float) @ weights, 9)
+        centre = int(np.lexsort((-weights, -in_area))[0])
+        area = tuple(p for p, ok in zip(pipes, near[centre], strict=True) if ok)
+        return replace(best, pipe=pipes[centre], area=area, area_likelihood=float(in_area[centre]),
+                       radius_m=self.search_radius_m)

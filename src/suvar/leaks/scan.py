@@ -1,14 +1,18 @@
 """Leak detection over stored telemetry: ``suvar leaks scan`` raises leak alarms with their candidate pipes.
 
-The utility's SCADA pressures (by node) and flows (by link) are read from the store, put on a regular grid,
-and handed to the same detector as ``suvar leaks detect``: it learns normal behaviour from the first
-``train_days`` and scans the rest. Each zone with smart meters is also watched through its flow balance: a step in
-its net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is
-a leak alarm of its own, localised among the zone's pipes on the raw night-time pressure change. Where the
-utility's network file ships with Suvar (the demo's), alarms are localised by simulating candidate leaks with
-WNTR: the candidates come ranked by likelihood, and the pipe the alarm names is the centre of the likeliest 300 m
-area, as in the BattLeDIM interface (on the 28-day demo, p18, 430 m from the leaking p257, where the likeliest
-single pipe, p311, is 517 m away; p257 is the second candidate); otherwise they carry no candidates.
+The utility's SCADA pressures (by node), flows (by link), tank levels and smart-meter readings are read from the
+store onto a regular grid, in the BattLeDIM layout, and handed to the same detector as ``suvar leaks detect``
+(:class:`suvar.leaks.pipeline.LeakDetector`, with the same settings): it learns normal behaviour from the first
+``train_days``, watches the balance zones the meters close, and scans the rest. Where the utility's network file
+ships with Suvar (the demo's), alarms are localised by simulating a leak on every pipe of the search area with
+WNTR; otherwise they carry no candidates.
+
+Each zone with smart meters is also watched through its flow balance as the water balance keeps it: a step in its
+net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is a
+leak alarm of its own. It is localised among the zone's pipes on the change of the pressure residuals across the
+step: their mean over up to ``NIGHT_STEP_DAYS`` days from the step's night less their mean over as many days before
+the last normal night. A leak too small for the residuals' CUSUM still moves their week mean: on the 28-day demo,
+zone A's 11 mm leak on p654 (8.6 m³/h at night) fits a leak signature with a cosine of 0.99.
 """
 
 from __future__ import annotations
@@ -22,61 +26,72 @@ import pandas as pd
 
 from suvar.alarms import alarm
 from suvar.balance.zone import zone_night_flow
-from suvar.leaks.detect import NIGHT_HOURS, LeakEvent, detect, hourly_inputs, raw_pressure_change, train
+from suvar.leaks.detect import LeakEvent, residuals
 from suvar.leaks.nightsteps import night_flow_steps
+from suvar.leaks.pipeline import CANDIDATES, LeakDetector
 from suvar.store import Store
 
 NETWORKS = Path(str(files("suvar") / "data" / "networks"))
-#: Below this fit (cosine of observed and simulated pressure change) a zone-flow alarm names no pipes.
-MIN_FIT_COSINE = 0.5
+#: Days either side of a night-flow step over which the residuals are averaged to localise it.
+NIGHT_STEP_DAYS = 7
 
 
-def _wide(readings: pd.DataFrame, names: dict[str, str], step_s: int) -> pd.DataFrame:
-    """Readings (sensor_id, ts, value) as a regular grid, one column per location id."""
-    if readings.empty:
-        return pd.DataFrame()
-    frame = readings.assign(where=readings["sensor_id"].map(names)).pivot_table(
-        index="ts", columns="where", values="value", aggfunc="mean")
-    grid = pd.date_range(frame.index.min(), frame.index.max(), freq=f"{step_s}s")
-    return frame.reindex(grid)
+def _tables(store: Store, utility_id: str, start: str | None, end: str | None) -> dict[str, pd.DataFrame]:
+    """The utility's stored SCADA and smart-meter readings as BattLeDIM-layout tables on one regular grid:
+    ``pressures`` (m) and ``levels`` (m) by node, ``flows`` (m³/h) by link, ``demands`` (L/h) by metered node."""
+    sensors = store.sensors(utility_id)
+    scada = sensors["connection_id"].isna()
+    groups = {
+        "pressures": sensors[scada & (sensors["kind"] == "pressure") & sensors["node_id"].notna()],
+        "flows": sensors[scada & (sensors["kind"] == "flow") & sensors["link_id"].notna()],
+        "levels": sensors[scada & (sensors["kind"] == "level") & sensors["node_id"].notna()],
+        "demands": sensors[~scada & sensors["kind"].isin(["flow", "volume"]) & sensors["node_id"].notna()],
+    }
+    readings = store.series([s for g in groups.values() for s in g["sensor_id"]], start, end)
+    pressure_ids = set(groups["pressures"]["sensor_id"])
+    if not readings["sensor_id"].isin(pressure_ids).any():
+        raise ValueError(f"utility {utility_id!r} has no SCADA pressure readings in the period")
+    scada_steps = readings[readings["sensor_id"].isin(pressure_ids)].groupby("sensor_id")["ts"].diff()
+    step_s = int(scada_steps.dt.total_seconds().median())
+    grid = pd.date_range(readings["ts"].min(), readings["ts"].max(), freq=f"{step_s}s")
+    tables = {}
+    for name, group in groups.items():
+        where = dict(zip(group["sensor_id"], group["link_id" if name == "flows" else "node_id"], strict=True))
+        rows = readings[readings["sensor_id"].isin(where)]
+        if rows.empty:
+            continue
+        if name == "demands":  # canonical m³/h, or m³ a reading interval for volume meters
+            per_h = group.set_index("sensor_id")["kind"].map({"flow": 1.0, "volume": 3600 / step_s})
+            rows = rows.assign(value=rows["value"] * rows["sensor_id"].map(per_h) * 1000)
+        tables[name] = rows.assign(where=rows["sensor_id"].map(where)).pivot_table(
+            index="ts", columns="where", values="value", aggfunc="mean").reindex(grid)
+    return tables
 
 
 def scan_utility(
     store: Store, utility_id: str, *, train_days: float = 7.0, start: str | None = None, end: str | None = None,
-    workers: int = 2, candidates: int = 40, progress: Callable[[float], None] | None = None,
+    workers: int = 2, candidates: int | None = CANDIDATES, progress: Callable[[float], None] | None = None,
     rejected: list | None = None,
 ) -> list[LeakEvent]:
     """Detect (and, with a shipped network file, localise) leaks in a utility's stored telemetry; each event is
     raised as an alarm. Returns the events; ``progress`` gets the fraction scanned, and ``rejected`` (a list)
     collects the alarms the detector judged to be repairs, growth of a known leak or sensor faults."""
-    sensors = store.sensors(utility_id)
-    pressure = sensors[(sensors["kind"] == "pressure") & sensors["node_id"].notna()]
-    flow = sensors[(sensors["kind"] == "flow") & sensors["link_id"].notna() & sensors["connection_id"].isna()]
-    readings = store.series([*pressure["sensor_id"], *flow["sensor_id"]], start, end)
-    if readings.empty:
-        raise ValueError(f"utility {utility_id!r} has no SCADA readings in the period")
-    step_s = int(readings.groupby("sensor_id")["ts"].diff().dt.total_seconds().median())
-    p = _wide(readings[readings["sensor_id"].isin(pressure["sensor_id"])],
-              dict(zip(pressure["sensor_id"], pressure["node_id"], strict=True)), step_s)
-    q = _wide(readings[readings["sensor_id"].isin(flow["sensor_id"])],
-              dict(zip(flow["sensor_id"], flow["link_id"], strict=True)), step_s).reindex(p.index)
-    split = p.index[0] + pd.Timedelta(days=train_days)
-    model = train(p[p.index < split], q[q.index < split])
-    locate = None
+    tables = _tables(store, utility_id, start, end)
+    grid = tables["pressures"].index
+    tables.setdefault("flows", pd.DataFrame(index=grid))
+    split = grid[0] + pd.Timedelta(days=train_days)
     source = store.utilities().set_index("utility_id").loc[utility_id, "source_file"]
-    if source and (NETWORKS / source).is_file():
-        from suvar.leaks.localise import SEARCH_RADIUS_M, Localiser
-
-        locate = Localiser(NETWORKS / source, model.pressure_sensors, model.flow_sensors, model.transform,
-                           model.sigma_m, n_candidates=candidates, workers=workers,
-                           search_radius_m=SEARCH_RADIUS_M).locate
-    events = detect(model, p[p.index >= split], q[q.index >= split], locate, progress=progress, rejected=rejected)
+    network = NETWORKS / source if source and (NETWORKS / source).is_file() else None
+    detector = LeakDetector.fit({k: v[v.index < split] for k, v in tables.items()}, network, workers=workers,
+                                n_candidates=candidates)
+    events = detector.detect({k: v[v.index >= split] for k, v in tables.items()}, progress=progress,
+                             rejected=rejected)
     links = store.links(utility_id).set_index("link_id")["zone_id"]
     for event in events:
         event.evidence["zone_id"] = links.get(event.pipe) if event.pipe else None  # the DMA of the pipe it names
-    p_h = hourly_inputs(model, p, q)[0]
-    until = pd.Timestamp(end) if end else p.index[-1] + pd.Timedelta(seconds=step_s)
-    events += zone_flow_events(store, utility_id, links, events, p_h, split, until, train_days, locate)
+    r_h = residuals(detector.model, tables["pressures"], tables["flows"])[0]
+    until = pd.Timestamp(end) if end else grid[-1] + (grid[1] - grid[0])
+    events += zone_flow_events(store, utility_id, links, events, r_h, split, until, train_days, detector)
     events.sort(key=lambda e: e.start)
     for event in events:
         zone = event.evidence["zone_id"]
@@ -89,13 +104,15 @@ def scan_utility(
 
 
 def zone_flow_events(
-    store: Store, utility_id: str, links: pd.Series, scada_events: list[LeakEvent], p_h: pd.DataFrame,
-    split: pd.Timestamp, end: pd.Timestamp, train_days: float, locate: Callable | None,
+    store: Store, utility_id: str, links: pd.Series, scada_events: list[LeakEvent], r_h: pd.DataFrame,
+    split: pd.Timestamp, end: pd.Timestamp, train_days: float, detector: LeakDetector,
 ) -> list[LeakEvent]:
     """Leak events from steps in each zone's net night flow (zones with smart meters), except where the SCADA
-    detector already alarmed that zone within two days; those alarms gain the step as evidence instead."""
+    detector already alarmed that zone within two days; those alarms gain the step as evidence instead. ``r_h``:
+    the detector's hourly pressure residuals (m) over the whole period, to localise each step on (module docs)."""
     events = []
     first = split - pd.Timedelta(days=train_days)
+    span = pd.Timedelta(days=NIGHT_STEP_DAYS)
     for zone_id in store.zones(utility_id)["zone_id"]:
         if not store.sensors(utility_id, zone_id)["connection_id"].notna().any():
             continue  # no smart meters: no measured night use to balance against
@@ -105,10 +122,10 @@ def zone_flow_events(
             continue  # no boundary meter
         for step in night_flow_steps(nnf, int(train_days)):
             night = pd.Timestamp(step.night)
+            began = [pd.Timestamp(step.last_normal_night) + pd.Timedelta(hours=4), night + pd.Timedelta(hours=4)]
             evidence = {"zone_id": zone_id, "net_night_flow_rise_m3h": round(step.rise_m3h, 2),
                         "net_night_flow_baseline_m3h": round(step.baseline_m3h, 2),
-                        "began_between": [f"{pd.Timestamp(step.last_normal_night):%Y-%m-%d} 04:00",
-                                          f"{night:%Y-%m-%d} 04:00"]}
+                        "began_between": [f"{t:%Y-%m-%d %H:%M}" for t in began]}
             known = [e for e in scada_events if e.evidence.get("zone_id") == zone_id
                      and abs(e.start - night) <= pd.Timedelta(days=2)]
             if known:
@@ -116,15 +133,16 @@ def zone_flow_events(
                 continue
             event = LeakEvent(night, night + pd.Timedelta(hours=4), f"zone {zone_id} night flow",
                               step.rise_m3h / step.threshold_m3h, est_size_m3h=step.rise_m3h, evidence=evidence)
-            # Localise on the first whole night with the leak (the step's night may have begun without it).
-            after = night + pd.Timedelta(days=1) if night + pd.Timedelta(days=1, hours=6) <= end else night
-            raw = raw_pressure_change(p_h, after, after + pd.Timedelta(hours=6), baseline_end=night)
-            if locate is not None and raw is not None:
-                zone_pipes = set(links.index[links == zone_id])
-                loc = locate(np.where(np.isfinite(raw), raw, 0.0), NIGHT_HOURS[2], raw=True, within=zone_pipes)
+            after = r_h[(r_h.index >= began[1]) & (r_h.index < min(began[1] + span, end))].mean()
+            before = r_h[(r_h.index >= began[0] - span) & (r_h.index < began[0])].mean()
+            shift = np.nan_to_num((after - before).to_numpy())  # a sensor silent either side: no change seen
+            if detector.locate is not None and shift.any():
+                loc = detector.locate(shift, 0, within=set(links.index[links == zone_id]))
+                event.evidence["residual_shift_m"] = {s: round(float(v), 3) for s, v in zip(
+                    detector.model.pressure_sensors, shift, strict=True)}
                 event.evidence["cosine"] = round(loc.cosine, 3)
-                if loc.cosine >= MIN_FIT_COSINE:  # else no leak signature explains the night's pressures
-                    event.candidates, event.located = loc.candidates, loc.pipe
+                if loc.cosine >= detector.min_cosine:  # else no leak signature explains the change
+                    event.place(loc)
             events.append(event)
     return events
 
