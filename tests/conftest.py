@@ -31,6 +31,8 @@ from suvar.store import DuckStore, PostgresStore
 
 NETWORKS = Path(str(files("suvar") / "data" / "networks"))
 DATA = Path(__file__).parent / "data"
+# Tests simulate what they use: signatures kept by an earlier run would hide a change in the simulation.
+os.environ["SUVAR_CACHE_DIR"] = ""
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

@@ -7,6 +7,8 @@ That change also carries a common offset (tank levels, the night's demand), whic
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,3 +97,29 @@ def test_without_a_candidate_count_every_pipe_of_the_search_area_is_a_candidate(
     assert sorted(every.candidate_pipes(shift, within={"3", "7", "30"})) == ["3", "30", "7"]
     few = Localiser(inp, sensors, [], np.eye(len(sensors)), np.full(len(sensors), 0.05), n_candidates=5, workers=1)
     assert len(few.candidate_pipes(shift)) == 5
+
+
+def test_kept_signatures_are_reused_by_a_later_localiser_of_the_same_network_and_sensors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a ``cache_dir`` the signatures simulated by one localiser are read back by the next one, equal to the
+    last bit, and nothing is simulated again; another sensor set has signatures of its own."""
+    from suvar.leaks import localise
+
+    inp = network_path("hanoi")
+    sensors = list(sensor_set("hanoi").pressure_nodes)
+
+    def localiser(names: list[str]) -> Localiser:
+        return Localiser(inp, names, [], np.eye(len(names)), np.full(len(names), 0.05), workers=1,
+                         window_h=24, cache_dir=tmp_path)
+
+    first = localiser(sensors).signatures(["3", "12"], 0)
+    assert len(list(tmp_path.glob("signatures-*.npz"))) == 1
+
+    def no_simulation(args: tuple) -> None:
+        raise AssertionError(f"simulated {args[1]} again")
+
+    monkeypatch.setattr(localise, "_simulate_candidate", no_simulation)
+    again = localiser(sensors).signatures(["12", "3"], 0)
+    assert all(np.array_equal(first[p][0], again[p][0]) and first[p][1] == again[p][1] for p in first)
+    with pytest.raises(AssertionError, match="simulated"):
+        localiser(sensors[:-1]).signatures(["3"], 0)

@@ -519,7 +519,8 @@ def demo_build(
     if if_absent and len(store.utilities()):
         typer.echo(f"{store.path} already holds data; keeping it")
         return
-    summary = build_demo(store, days=days, progress=lambda msg: typer.echo(msg, err=True))
+    summary = build_demo(store, days=days, progress=lambda msg: typer.echo(msg, err=True),
+                         cache_dir=load_settings().cache_dir or None)
     typer.echo(json.dumps(summary, indent=1, default=str))
 
 

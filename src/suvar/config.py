@@ -37,6 +37,8 @@ SETTINGS_DOC = {
     "SUVAR_OIDC_REDIRECT_URI": "the callback URL registered with the issuer (default: this server's "
                                "/api/v1/oidc/callback)",
     "SUVAR_OIDC_USERNAME_CLAIM": "ID-token claim naming the local user (default preferred_username)",
+    "SUVAR_CACHE_DIR": "folder for what is kept between runs to save recomputing it: the simulated leak signatures "
+                       "of each network model (default var/cache; empty: keep nothing)",
     "SUVAR_JOBS_INTERVAL_S": "seconds between the server's scheduled passes (zone balances, sensor faults); "
     "0 turns them off (default 3600)",
 }
@@ -58,6 +60,7 @@ class Settings:
     oidc_redirect_uri: str = ""
     oidc_username_claim: str = "preferred_username"
     jobs_interval_s: float = 3600.0
+    cache_dir: str = "var/cache"
     limits: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
 

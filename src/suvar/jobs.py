@@ -4,9 +4,9 @@ Each pass (:func:`run_jobs`) refreshes the kept daily and monthly balance of eve
 (:func:`suvar.balance.refresh.refresh_zone_balances`) and scans every utility's SCADA telemetry for sensor faults
 and quarantined batches (:func:`suvar.telemetry.quality.scan_data_quality`, whose alarms are deduplicated, so a
 fault seen again raises nothing new). ``suvar serve`` runs a pass every ``SUVAR_JOBS_INTERVAL_S`` seconds in a
-background thread (0 turns it off); ``suvar audit refresh`` refreshes the balances now. Leak scans simulate
-candidate leaks and take minutes, so they run on demand (``suvar leaks scan``) or from the operator's own
-scheduler.
+background thread (0 turns it off); ``suvar audit refresh`` refreshes the balances now. Leak scans run on demand
+(``suvar leaks scan``) or from the operator's own scheduler: the first scan of a network simulates a leak on each
+of its pipes and takes minutes; later ones reuse the signatures kept in ``SUVAR_CACHE_DIR`` and take seconds.
 """
 
 from __future__ import annotations

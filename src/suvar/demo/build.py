@@ -78,9 +78,10 @@ def demo_specs(days: int) -> list[UtilitySpec]:
 
 def build_demo(
     store: Store, *, days: int = 28, workdir: str | Path = "var/demo",
-    progress: Callable[[str], None] = lambda _m: None,
+    progress: Callable[[str], None] = lambda _m: None, cache_dir: str | Path | None = None,
 ) -> dict[str, object]:
-    """Build the demo country into ``store``; returns a summary of what was built and ingested."""
+    """Build the demo country into ``store``; returns a summary of what was built and ingested. ``cache_dir``
+    keeps the leak scan's simulated signatures (``SUVAR_CACHE_DIR``)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(20261001)
@@ -130,7 +131,7 @@ def build_demo(
     if days >= 14:  # a week to learn from, a week or more to watch
         progress("Lakeside Town: scanning SCADA telemetry for leaks (the first scan simulates a leak on every pipe "
                  "it searches: minutes)")
-        events = scan_utility(store, "ltown", train_days=7,
+        events = scan_utility(store, "ltown", train_days=7, cache_dir=cache_dir,
                               progress=throttled(progress, "Lakeside Town: leak scan", every_s=30))
         summary["utilities"]["ltown"]["leak_alarms"] = [e.as_dict() for e in events]
     password = create_demo_user(store)  # no default passwords: a random one, shown once and kept in a 0600 file

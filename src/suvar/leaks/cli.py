@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 import wntr
 
+from suvar.config import load_settings
 from suvar.leaks.benchmark import run_benchmark, seed_leaks, throttled
 from suvar.leaks.detect import DetectionError
 from suvar.leaks.io import (
@@ -54,7 +55,7 @@ def detect_cmd(
         repaired = train_dir / "repaired_leaks.csv"
         exclude = [(lk.start, lk.end) for lk in read_leak_truth(repaired)] if repaired.is_file() else []
         detector = LeakDetector.fit(train_data, network, exclude=exclude, workers=workers, n_candidates=candidates,
-                                    min_cosine=min_fit)
+                                    min_cosine=min_fit, cache_dir=load_settings().cache_dir or None)
         events = detector.detect(data, progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except ValueError as exc:  # LeakFileError, DetectionError, ScenarioError, or a zone lacking a meter's column
         _err(str(exc))
@@ -145,6 +146,7 @@ def scan_cmd(
 
     try:
         events = scan_utility(open_store(), utility, train_days=train_days, start=start, end=end, workers=workers,
+                              cache_dir=load_settings().cache_dir or None,
                               progress=throttled(lambda msg: typer.echo(msg, err=True), "scanning"))
     except (ValueError, DetectionError) as exc:
         _err(str(exc))

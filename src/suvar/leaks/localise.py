@@ -21,6 +21,9 @@ pure function of its arguments, so every way of running them gives the same sign
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -34,6 +37,9 @@ from suvar.leaks.scoring import PipeDistance
 from suvar.network.hydraulics import add_leak_node, emitter_coefficient, run_epanet
 
 SIGNATURE_HOURS = (2, 8, 14, 20)
+#: Part of the key of kept signatures (``cache_dir``): raise it whenever the simulation of a candidate changes, so
+#: that signatures kept by an earlier version are not used.
+SIGNATURE_FORMAT = 1
 #: The ``search_radius_m`` of the BattLeDIM interface and of ``leaks scan``: the reported pipe is the centre of the
 #: 300 m area most likely to hold the leak (BattLeDIM credits a detection within 300 m of the leak's pipe, and a
 #: crew's acoustic survey covers an area, not a pipe). Most false alarms are real leaks placed 300-600 m away; with the
@@ -104,6 +110,9 @@ class Localiser:
         returns ``[fn(item) for item in items]`` (e.g. :func:`suvar.lake.cluster.dask_mapper`)
     diameter_m : reference hole diameter of the signatures
     window_h : simulation window (h)
+    cache_dir : folder where signatures are kept between runs (None: only for this object's life): one file
+        per network file content, sensor set, window, reference hole and hour, so a later scan of the same network
+        simulates only the pipes no earlier one did
     search_radius_m : when given, the pipe reported (``Localisation.pipe``) is the centre of the search area most
         likely to hold the leak: the candidate with the most likelihood within this network distance of it (the
         summed likelihood of the candidates that near; distance as :class:`~suvar.leaks.scoring.PipeDistance`),
@@ -115,8 +124,10 @@ class Localiser:
     def __init__(self, inp: str | Path, pressure_sensors: Sequence[str], flow_sensors: Sequence[str],
                  transform: np.ndarray, sigma_m: np.ndarray, n_candidates: int | None = 40, workers: int = 2,
                  diameter_m: float = 0.015, window_h: int = 3,
-                 mapper: Callable[[Callable, list], list] | None = None, search_radius_m: float | None = None) -> None:
+                 mapper: Callable[[Callable, list], list] | None = None, search_radius_m: float | None = None,
+                 cache_dir: str | Path | None = None) -> None:
         self.inp = str(inp)
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.pressure = tuple(pressure_sensors)
         self.flow = tuple(flow_sensors)
         self.transform = transform
@@ -141,6 +152,7 @@ class Localiser:
         self._scale_m = float(np.median([wn.get_link(p).length for p in self.pipes])) * 3
         self._base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sig: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+        self._loaded: set[int] = set()
         self.search_radius_m = search_radius_m
         self._distance = PipeDistance(wn)
         self._index = {p: i for i, p in enumerate(self.pipes)}
@@ -169,6 +181,35 @@ class Localiser:
         order = np.argsort(-proximity, kind="stable")[: self.n_candidates]
         return [self.pipes[i] for i in order]
 
+    def _cache_file(self, hour: int) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = json.dumps([SIGNATURE_FORMAT, wntr.__version__, hashlib.sha256(Path(self.inp).read_bytes()).hexdigest(),
+                          self.pressure, self.flow, self.window_h, self.diameter_m, hour])
+        return self.cache_dir / f"signatures-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
+
+    def _load(self, hour: int) -> None:
+        """Take the kept signatures of ``hour`` (once per hour and object)."""
+        path = self._cache_file(hour)
+        if path is None or hour in self._loaded or not path.is_file():
+            return
+        self._loaded.add(hour)
+        with np.load(path) as kept:
+            for pipe, change, leak in zip(kept["pipes"], kept["changes"], kept["leaks"], strict=True):
+                self._sig.setdefault((str(pipe), hour), (change, float(leak)))
+
+    def _save(self, hour: int) -> None:
+        """Keep every signature of ``hour`` (written to a new file, then renamed over the old one)."""
+        path = self._cache_file(hour)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pipes = sorted(p for p, h in self._sig if h == hour)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, pipes=np.array(pipes), changes=np.array([self._sig[(p, hour)][0] for p in pipes]),
+                 leaks=np.array([self._sig[(p, hour)][1] for p in pipes]))
+        os.replace(tmp, path)
+
     def _baseline(self, hour: int) -> tuple[np.ndarray, np.ndarray]:
         if hour not in self._base:
             wn = wntr.network.WaterNetworkModel(self.inp)
@@ -182,6 +223,7 @@ class Localiser:
         """Residual-space signature (with ``raw``: the pressure change itself, m) and reference outflow (m³/h)
         of a leak on each pipe at ``hour``."""
         p0, q0 = self._baseline(hour)
+        self._load(hour)
         todo = [p for p in pipes if (p, hour) not in self._sig]
         tasks = [(self.inp, p, hour, self.window_h, self.diameter_m, self.pressure, self.flow) for p in todo]
         if self.mapper is not None:
@@ -193,6 +235,8 @@ class Localiser:
             results = [_simulate_candidate(t) for t in tasks]
         for pipe, p, q, leak in results:
             self._sig[(pipe, hour)] = (np.concatenate([p - p0, q - q0]), leak)
+        if results:
+            self._save(hour)
         out = {}
         for pipe in pipes:
             change, leak = self._sig[(pipe, hour)]  # [Δp; Δq] against the leak-free run

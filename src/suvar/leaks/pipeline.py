@@ -74,10 +74,12 @@ class LeakDetector:
     @classmethod
     def fit(cls, train_data: Mapping[str, pd.DataFrame], network: str | Path | None = None, *,
             exclude: Sequence[tuple[pd.Timestamp, pd.Timestamp]] = (), workers: int = 2,
-            n_candidates: int | None = CANDIDATES, min_cosine: float = MIN_COSINE) -> LeakDetector:
+            n_candidates: int | None = CANDIDATES, min_cosine: float = MIN_COSINE,
+            cache_dir: str | Path | None = None) -> LeakDetector:
         """Learn normal behaviour from ``train_data`` (BattLeDIM-layout tables, leak-free but for the ``exclude``
         periods of known leaks). With ``network`` (the EPANET file of the network model) the balance zones of the
-        sensor set are watched and alarms are localised; without it, alarms name no pipe.
+        sensor set are watched and alarms are localised; without it, alarms name no pipe. ``cache_dir`` keeps the
+        simulated leak signatures for later runs (:class:`~suvar.leaks.localise.Localiser`).
 
         Raises ``ValueError`` (:class:`~suvar.leaks.detect.DetectionError` among them) on unusable telemetry.
         """
@@ -87,7 +89,8 @@ class LeakDetector:
         model = train(train_data["pressures"], train_data["flows"], exclude=exclude, zone_flows_m3h=net)
         localiser = None if network is None else Localiser(
             network, model.pressure_sensors, model.flow_sensors, model.transform, model.sigma_m,
-            n_candidates=n_candidates, workers=workers, window_h=SIGNATURE_WINDOW_H, search_radius_m=SEARCH_RADIUS_M)
+            n_candidates=n_candidates, workers=workers, window_h=SIGNATURE_WINDOW_H, search_radius_m=SEARCH_RADIUS_M,
+            cache_dir=cache_dir)
         return cls(model, zones, localiser, min_cosine)
 
     def detect(self, data: Mapping[str, pd.DataFrame], *, rejected: list[LeakEvent] | None = None,

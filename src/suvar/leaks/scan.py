@@ -71,11 +71,12 @@ def _tables(store: Store, utility_id: str, start: str | None, end: str | None) -
 def scan_utility(
     store: Store, utility_id: str, *, train_days: float = 7.0, start: str | None = None, end: str | None = None,
     workers: int = 2, candidates: int | None = CANDIDATES, progress: Callable[[float], None] | None = None,
-    rejected: list | None = None,
+    rejected: list | None = None, cache_dir: str | Path | None = None,
 ) -> list[LeakEvent]:
     """Detect (and, with a shipped network file, localise) leaks in a utility's stored telemetry; each event is
     raised as an alarm. Returns the events; ``progress`` gets the fraction scanned, and ``rejected`` (a list)
-    collects the alarms the detector judged to be repairs, growth of a known leak or sensor faults."""
+    collects the alarms the detector judged to be repairs, growth of a known leak or sensor faults; ``cache_dir``
+    keeps the simulated leak signatures for the next scan (``SUVAR_CACHE_DIR``)."""
     tables = _tables(store, utility_id, start, end)
     grid = tables["pressures"].index
     tables.setdefault("flows", pd.DataFrame(index=grid))
@@ -83,7 +84,7 @@ def scan_utility(
     source = store.utilities().set_index("utility_id").loc[utility_id, "source_file"]
     network = NETWORKS / source if source and (NETWORKS / source).is_file() else None
     detector = LeakDetector.fit({k: v[v.index < split] for k, v in tables.items()}, network, workers=workers,
-                                n_candidates=candidates)
+                                n_candidates=candidates, cache_dir=cache_dir)
     events = detector.detect({k: v[v.index >= split] for k, v in tables.items()}, progress=progress,
                              rejected=rejected)
     links = store.links(utility_id).set_index("link_id")["zone_id"]
