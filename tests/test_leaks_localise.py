@@ -123,3 +123,7 @@ def test_kept_signatures_are_reused_by_a_later_localiser_of_the_same_network_and
     assert all(np.array_equal(first[p][0], again[p][0]) and first[p][1] == again[p][1] for p in first)
     with pytest.raises(AssertionError, match="simulated"):
         localiser(sensors[:-1]).signatures(["3"], 0)
+    kept = next(tmp_path.glob("signatures-*.npz"))
+    kept.write_bytes(b"not a signature file")  # an unreadable file is simulated again, not trusted
+    with pytest.raises(AssertionError, match="simulated"):
+        localiser(sensors).signatures(["3"], 0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -194,9 +195,13 @@ class Localiser:
         if path is None or hour in self._loaded or not path.is_file():
             return
         self._loaded.add(hour)
-        with np.load(path) as kept:
-            for pipe, change, leak in zip(kept["pipes"], kept["changes"], kept["leaks"], strict=True):
-                self._sig.setdefault((str(pipe), hour), (change, float(leak)))
+        try:
+            with np.load(path) as kept:
+                rows = list(zip(kept["pipes"], kept["changes"], kept["leaks"], strict=True))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # unreadable: simulate again, then rewrite it
+            return
+        for pipe, change, leak in rows:
+            self._sig.setdefault((str(pipe), hour), (change, float(leak)))
 
     def _save(self, hour: int) -> None:
         """Keep every signature of ``hour`` (written to a new file, then renamed over the old one)."""
