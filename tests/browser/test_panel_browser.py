@@ -113,13 +113,16 @@ def test_acknowledging_an_alarm_updates_it_and_the_audit_log(page, panel) -> Non
                and e["content"]["who"] == "ops" for e in audit)
 
 
-def test_a_leak_alarm_opens_a_map_with_its_candidate_pipes(page, panel) -> None:  # noqa: ANN001
+def test_a_leak_alarm_opens_a_map_with_its_candidate_pipes_and_survey_area(page, panel) -> None:  # noqa: ANN001
     login(page, panel, "view", "/alarms?kind=leak")
     assert page.query_selector("button.ack") is None  # a viewer may not acknowledge
     page.click("#alarm-table a")
     page.wait_for_function("document.getElementById('network-map').dataset.candidates")
     assert int(page.get_attribute("#network-map", "data-candidates")) == 3
     assert len(page.query_selector_all("#network-map path.candidate")) == 3
+    # the survey area's other pipes (within 300 m of the pipe named), drawn under the candidates
+    assert int(page.get_attribute("#network-map", "data-area")) == 2
+    assert len(page.query_selector_all("#network-map path.area")) == 2
     assert [r.get_attribute("data-pipe") for r in page.query_selector_all("#candidates tr[data-pipe]")] == [
         "p654", "p653", "p655"]
     shot(page, "leak-alarm")

@@ -304,6 +304,8 @@ def alarm_detail(store: Store, alarm_id: int, identity: Identity) -> dict[str, A
     alarm["detail"] = json.loads(alarm["detail"]) if alarm.get("detail") else None
     candidates = (alarm["detail"] or {}).get("candidates") or []
     alarm["candidates"] = [{"pipe": str(p), "likelihood": float(w)} for p, w in candidates]
+    area = ((alarm["detail"] or {}).get("evidence") or {}).get("area") or {}
+    alarm["area"] = [str(p) for p in area.get("pipes") or []]  # the survey area around the pipe named
     alarm["trail"] = None
     if identity.can("audit"):
         trail = []

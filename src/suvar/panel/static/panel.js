@@ -45,7 +45,7 @@ const Suvar = (() => {
     return map;
   }
 
-  async function networkMap(id, utility, zone, candidates) {
+  async function networkMap(id, utility, zone, candidates, area) {
     const el = document.getElementById(id);
     const geo = await api(`/api/v1/utilities/${encodeURIComponent(utility)}/network.geojson`);
     const zones = [...new Set(geo.features.filter((f) => f.properties.layer === "zone").map((f) => f.properties.id))].sort();
@@ -70,8 +70,19 @@ const Suvar = (() => {
       onEachFeature: (f, l) => l.bindTooltip(`${f.properties.id} (${f.properties.kind})`),
     }).addTo(map);
     let highlighted = 0;
+    let surveyed = 0;
+    const sweep = new Set((area || []).filter((p) => !hot.has(p)));
+    const focus = L.featureGroup().addTo(map);
+    if (sweep.size) {  // the survey area around the pipe named, under the candidates
+      L.geoJSON(geo, {
+        coordsToLatLng: toLatLng,
+        filter: (f) => f.properties.layer === "link" && sweep.has(String(f.properties.id)),
+        style: () => ({ color: "#fb8f44", weight: 5, opacity: 0.8, className: "area" }),
+        onEachFeature: (f, l) => { surveyed += 1; l.bindTooltip(`pipe ${f.properties.id}`); },
+      }).addTo(focus);
+    }
     if (hot.size) {
-      const leak = L.geoJSON(geo, {
+      L.geoJSON(geo, {
         coordsToLatLng: toLatLng,
         filter: (f) => f.properties.layer === "link" && hot.has(String(f.properties.id)),
         style: () => ({ color: "#cf222e", weight: 7, opacity: 0.9, className: "candidate" }),
@@ -79,16 +90,17 @@ const Suvar = (() => {
           highlighted += 1;
           l.bindTooltip(`pipe ${f.properties.id}`, { permanent: candidates.indexOf(String(f.properties.id)) < 3 });
         },
-      }).addTo(map);
-      if (highlighted) { map.fitBounds(leak.getBounds().pad(0.6)); }
+      }).addTo(focus);
     }
-    if (!highlighted) {
+    if (highlighted || surveyed) { map.fitBounds(focus.getBounds().pad(0.6)); }
+    if (!highlighted && !surveyed) {
       const zoneLayer = zone && base.getLayers().find((l) => l.feature.properties.layer === "zone" && l.feature.properties.id === zone);
       map.fitBounds((zoneLayer || base).getBounds(), { padding: [10, 10] });
     }
     el.dataset.pipes = String(geo.features.filter((f) => f.properties.layer === "link").length);
     el.dataset.sensors = String(sensors.getLayers().length);
     el.dataset.candidates = String(highlighted);
+    el.dataset.area = String(surveyed);
     return map;
   }
 
