@@ -11,8 +11,9 @@ Each zone with smart meters is also watched through its flow balance as the wate
 net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is a
 leak alarm of its own. It is localised among the zone's pipes on the change of the pressure residuals across the
 step: their mean over up to ``NIGHT_STEP_DAYS`` days from the step's night less their mean over as many days before
-the last normal night. A leak too small for the residuals' CUSUM still moves their week mean: on the 28-day demo,
-zone A's 11 mm leak on p654 (8.6 m³/h at night) fits a leak signature with a cosine of 0.99.
+the last normal night. A leak whose CUSUM alarm fits no signature over its 12 h still moves their week mean: on the
+28-day demo, zone A's 11 mm leak on p654 (8.6 m³/h at night; its CUSUM alarm fitted at about 0.6) fits a leak
+signature with a cosine of 0.99.
 """
 
 from __future__ import annotations
