@@ -128,7 +128,6 @@ class Localiser:
                  mapper: Callable[[Callable, list], list] | None = None, search_radius_m: float | None = None,
                  cache_dir: str | Path | None = None) -> None:
         self.inp = str(inp)
-        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.pressure = tuple(pressure_sensors)
         self.flow = tuple(flow_sensors)
         self.transform = transform
@@ -138,6 +137,10 @@ class Localiser:
         self.diameter_m = diameter_m
         self.window_h = window_h
         self.mapper = mapper
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._cache_key = None if cache_dir is None else [  # what the signatures depend on, but for the hour
+            SIGNATURE_FORMAT, wntr.__version__, hashlib.sha256(Path(self.inp).read_bytes()).hexdigest(),
+            self.pressure, self.flow, self.window_h, self.diameter_m]
         wn = wntr.network.WaterNetworkModel(self.inp)
         self.pipes = list(wn.pipe_name_list)
         graph = nx.Graph()
@@ -185,8 +188,7 @@ class Localiser:
     def _cache_file(self, hour: int) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = json.dumps([SIGNATURE_FORMAT, wntr.__version__, hashlib.sha256(Path(self.inp).read_bytes()).hexdigest(),
-                          self.pressure, self.flow, self.window_h, self.diameter_m, hour])
+        key = json.dumps([*self._cache_key, hour])
         return self.cache_dir / f"signatures-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
 
     def _load(self, hour: int) -> None:
