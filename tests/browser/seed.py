@@ -43,8 +43,8 @@ def seed(store: Store, app, basin_dir: Path, drought_factor: float) -> dict[str,
     store.raise_alarm(alarm(
         "leak", "critical", "ltown", "Leak suspected from 2026-10-04 03:05 near pipe p654, about 10.2 m³/h",
         key="2026-10-04 03:05:00", zone_id="A", start=None,
-        detail={"start": "2026-10-04 03:05:00", "zone": "A", "candidates": [["p654", 0.61], ["p653", 0.22],
-                                                                             ["p655", 0.17]],
+        detail={"start": "2026-10-04 03:05:00", "zone": "A", "pipe": "p654",
+                "candidates": [["p654", 0.61], ["p653", 0.22], ["p655", 0.17]],
                 "est_size_m3h": 10.2,
                 "evidence": {"area": {"radius_m": 300.0, "pipes": ["p654", "p653", "p655", "p652", "p656"],
                                       "likelihood": 0.93}}}))

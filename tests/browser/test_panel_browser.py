@@ -123,6 +123,9 @@ def test_a_leak_alarm_opens_a_map_with_its_candidate_pipes_and_survey_area(page,
     # the survey area's other pipes (within 300 m of the pipe named), drawn under the candidates
     assert int(page.get_attribute("#network-map", "data-area")) == 2
     assert len(page.query_selector_all("#network-map path.area")) == 2
+    # and what a crew sweeps, in words: five pipes within 300 m of p654, 93 % of the likelihood
+    assert page.inner_text("#survey") == (
+        "Survey area within 300 m of pipe p654: 5 pipes, together 93.0% of the likelihood")
     assert [r.get_attribute("data-pipe") for r in page.query_selector_all("#candidates tr[data-pipe]")] == [
         "p654", "p653", "p655"]
     shot(page, "leak-alarm")

@@ -306,6 +306,10 @@ def alarm_detail(store: Store, alarm_id: int, identity: Identity) -> dict[str, A
     alarm["candidates"] = [{"pipe": str(p), "likelihood": float(w)} for p, w in candidates]
     area = ((alarm["detail"] or {}).get("evidence") or {}).get("area") or {}
     alarm["area"] = [str(p) for p in area.get("pipes") or []]  # the survey area around the pipe named
+    alarm["survey"] = None  # what a crew sweeps: the area's size and the share of the likelihood it holds
+    if alarm["area"] and None not in (area.get("radius_m"), area.get("likelihood")):
+        alarm["survey"] = {"pipe": alarm["detail"].get("pipe"), "radius_m": area["radius_m"],
+                           "pipes": len(alarm["area"]), "likelihood": area["likelihood"]}
     alarm["trail"] = None
     if identity.can("audit"):
         trail = []
