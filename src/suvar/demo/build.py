@@ -30,12 +30,12 @@ import wntr
 from suvar.alarms import drought_alarms
 from suvar.balance.refresh import refresh_zone_balances
 from suvar.demo.basin import build_demo_basin
-from suvar.leaks.benchmark import throttled
 from suvar.leaks.scan import scan_utility
 from suvar.network.epanet import import_network
 from suvar.network.hydraulics import Leak, simulate
 from suvar.network.registry import check_sensors
 from suvar.network.zones import apply_zones
+from suvar.progress import throttled
 from suvar.security.users import DEMO_USER, create_demo_user, demo_login_path
 from suvar.store import Store
 from suvar.telemetry.ingest import ingest_file

@@ -32,6 +32,7 @@ from suvar.leaks.scenarios import (
     tank_empty_share,
 )
 from suvar.leaks.scoring import BattLeDIMScore, PipeDistance, battledim_score, leakdb_metrics
+from suvar.progress import throttled
 
 #: Leak hole diameters (mm) per shipped network: BattLeDIM's range on L-Town; on Hanoi (about 30 times
 #: L-Town's demand per node) LeakDB draws 20-200 mm holes, capped here at 60 mm to keep the network pressurised.
@@ -65,19 +66,6 @@ class Tally:
                 if self.abrupt_delays_h else float("nan"),
                 "mean_distance_m": round(float(np.mean(dists)), 1) if dists else float("nan"),
                 **{f"leakdb_{k}_pct": v for k, v in metrics.as_dict().items()}}
-
-
-def throttled(say: Callable[[str], None], label: str, every_s: float = 5.0) -> Callable[[float], None]:
-    """A progress callback that reports ``label: NN%`` through ``say`` at most every ``every_s`` seconds."""
-    last = [-every_s]
-
-    def report(fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] >= every_s or fraction >= 1:
-            last[0] = now
-            say(f"{label}: {100 * fraction:.0f}%")
-
-    return report
 
 
 def inlet_flow_m3h(flows_m3h: pd.DataFrame, wn: wntr.network.WaterNetworkModel) -> pd.Series:

@@ -11,7 +11,7 @@ import typer
 import wntr
 
 from suvar.config import load_settings
-from suvar.leaks.benchmark import run_benchmark, seed_leaks, throttled
+from suvar.leaks.benchmark import run_benchmark, seed_leaks
 from suvar.leaks.detect import DetectionError
 from suvar.leaks.io import (
     Detection,
@@ -25,6 +25,7 @@ from suvar.leaks.io import (
 from suvar.leaks.pipeline import CANDIDATES, MIN_COSINE, LeakDetector
 from suvar.leaks.scenarios import ScenarioError, generate_scenario, network_path, sensor_set, write_scenario
 from suvar.leaks.scoring import PipeDistance, ScoringError, battledim_score
+from suvar.progress import throttled
 
 app = typer.Typer(help="Leak detection, localisation and BattLeDIM / LeakDB scoring.", no_args_is_help=True)
 
