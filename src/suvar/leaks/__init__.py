@@ -9,6 +9,7 @@ This package owns Suvar's leak work:
 - :mod:`suvar.leaks.detect`: data-driven detection (pressure-residual CUSUM, minimum night flow) trained on a
   leak-free period, plus the LeakDB minimum-night-flow baseline;
 - :mod:`suvar.leaks.localise`: model-based localisation by matching simulated leak signatures;
+- :mod:`suvar.leaks.placement`: where added pressure loggers would let the localiser tell pipes apart;
 - :mod:`suvar.leaks.pipeline`: the two put together with their chosen settings, as ``suvar leaks detect``,
   ``suvar leaks scan`` and the benchmark use them;
 - :mod:`suvar.leaks.io`: reading and writing the BattLeDIM file layout, truth and submissions;

@@ -133,6 +133,38 @@ def bench_cmd(
     typer.echo(json.dumps(result, indent=1))
 
 
+@app.command("sites")
+def sites_cmd(
+    network: Annotated[Path, typer.Option("--network", exists=True, dir_okay=False, help="EPANET .inp")],
+    sensors: Annotated[str, typer.Option("--sensors", help="comma-separated nodes with pressure sensors")],
+    sites: Annotated[int, typer.Option("--sites", help="loggers to add")] = 3,
+    around: Annotated[str | None, typer.Option(
+        "--around", help="only tell apart the pipes that the sensors cannot tell from this one (e.g. an alarm's "
+                         "pipe): where to put temporary loggers")] = None,
+    workers: Annotated[int, typer.Option(help="processes for leak simulations")] = 2,
+) -> None:
+    """Rank nodes for added pressure loggers by the pipe pairs they let the localiser tell apart (JSON)."""
+    from suvar.leaks.placement import confusable_pairs, confusable_with, node_signatures, rank_sites
+
+    wn = wntr.network.WaterNetworkModel(str(network))
+    names = [s.strip() for s in sensors.split(",") if s.strip()]
+    unknown = [n for n in names if n not in wn.junction_name_list]
+    if len(names) < 2 or unknown:
+        _err(f"--sensors: expected two or more junctions of {network.name}, "
+             f"got {len(names)} ({'unknown: ' + ', '.join(unknown[:5]) if unknown else 'too few'})")
+    if around is not None and around not in wn.pipe_name_list:
+        _err(f"--around: {around!r} is not a pipe of {network.name}")
+    sig = node_signatures(network, workers=workers, cache_dir=load_settings().cache_dir or None)
+    pipes = list(sig.index) if around is None else [around, *confusable_with(sig, names, around)]
+    ranked = rank_sites(sig.loc[pipes], names, sites)
+    out: dict[str, object] = {"pipes": len(pipes), "confusable_pairs": confusable_pairs(sig.loc[pipes], names),
+                              "sites": ranked.to_dict(orient="records")}
+    if around is not None:
+        out["around"] = {"pipe": around, "confusable_before": len(pipes) - 1,
+                         "confusable_after": len(confusable_with(sig, [*names, *ranked.node], around))}
+    typer.echo(json.dumps(out, indent=1))
+
+
 @app.command("scan")
 def scan_cmd(
     utility: Annotated[str, typer.Option("--utility", "-u", help="utility id")],
