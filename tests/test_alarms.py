@@ -40,7 +40,8 @@ def test_drought_early_warning() -> None:
 
 def test_leak_scan_raises_alarms_from_stored_telemetry(demo_store: tuple[DuckStore, dict]) -> None:
     """The 4-day demo's 14 mm leak on p257 (from 2026-10-03 10:40) is raised with a start and a candidate pipe
-    within the BattLeDIM 300 m radius of the true one, whose survey area holds p257."""
+    within the BattLeDIM 300 m radius of the true one, whose survey area holds p257, and names junctions for
+    temporary loggers in that area."""
     import wntr
 
     from conftest import NETWORKS
@@ -58,6 +59,13 @@ def test_leak_scan_raises_alarms_from_stored_telemetry(demo_store: tuple[DuckSto
     assert distance(first.pipe, "p257") <= 300.0
     area = first.evidence["area"]  # the pipes within 300 m of the one named: p257 among them
     assert "p257" in area["pipes"] and area["radius_m"] == 300.0 and 0 < area["likelihood"] <= 1
+    # where temporary loggers would tell the area's pipes apart: up to three junctions without a sensor, each
+    # telling more pairs apart (suvar.leaks.placement.survey_sites)
+    sites = first.evidence["logger_sites"]
+    sensors = store.sensors("ltown")
+    sensors = set(sensors.loc[sensors["kind"] == "pressure", "node_id"].dropna())
+    assert 1 <= len(sites["nodes"]) <= 3 and not sensors & set(sites["nodes"])
+    assert sites["confusable_pairs"][0] > sites["confusable_pairs"][1] >= 0
     links = store.links("ltown").set_index("link_id")["zone_id"]
     row = alarms[alarms["start_ts"] == pd.Timestamp(first.start).tz_localize(None)].iloc[0]
     assert row["zone_id"] == links[first.pipe]  # the DMA of the pipe the alarm names

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from suvar.cli import app
-from suvar.leaks.placement import confusable_pairs, confusable_with, node_signatures, rank_sites
-from suvar.leaks.scenarios import network_path
+from suvar.leaks.placement import confusable_pairs, confusable_with, node_signatures, rank_sites, survey_sites
+from suvar.leaks.scenarios import network_path, sensor_set
 
 
 def _toy() -> pd.DataFrame:
@@ -47,11 +47,21 @@ def test_rank_one_updates_count_as_the_direct_computation() -> None:
     sensors = ["n0", "n1", "n2"]
     ranked = rank_sites(sig, sensors, n_sites=3, threshold=0.95)
     assert list(ranked.confusable_pairs) == [confusable_pairs(sig, sensors + list(ranked.node[:k + 1]), 0.95)
-                                             for k in range(3)]
+                                             for k in range(len(ranked))]
     assert ranked.resolved_pairs.sum() == confusable_pairs(sig, sensors, 0.95) - ranked.confusable_pairs.iloc[-1]
     assert ranked.resolved_pairs[0] > 0
     best_single = min(confusable_pairs(sig, [*sensors, n], 0.95) for n in sig.columns if n not in sensors)
     assert ranked.confusable_pairs[0] == best_single
+
+
+def test_survey_sites_for_an_alarm_area_on_l_town() -> None:
+    """Five pipes around p654 (the browser tests' seeded alarm carries this result): the BattLeDIM sensors tell
+    only one of their ten pairs apart; loggers at two junctions tell five more, and no third junction adds any."""
+    sites = survey_sites(network_path("ltown"), ["p654", "p653", "p655", "p652", "p656"],
+                         sensor_set("ltown").pressure_nodes, workers=1)
+    assert sites == {"nodes": ["n611", "n609"], "confusable_pairs": [9, 4]}
+    # sensors that already tell every pair apart need no logger
+    assert survey_sites(network_path("hanoi"), ["12", "13", "14"], ["4", "19", "28"], workers=1) is None
 
 
 def test_hanoi_signatures_and_sites_from_the_command_line(tmp_path) -> None:

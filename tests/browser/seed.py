@@ -47,5 +47,7 @@ def seed(store: Store, app, basin_dir: Path, drought_factor: float) -> dict[str,
                 "candidates": [["p654", 0.61], ["p653", 0.22], ["p655", 0.17]],
                 "est_size_m3h": 10.2,
                 "evidence": {"area": {"radius_m": 300.0, "pipes": ["p654", "p653", "p655", "p652", "p656"],
-                                      "likelihood": 0.93}}}))
+                                      "likelihood": 0.93},
+                             # as suvar.leaks.placement.survey_sites gives for that area (tests/test_leaks_placement.py)
+                             "logger_sites": {"nodes": ["n611", "n609"], "confusable_pairs": [9, 4]}}}))
     return secrets

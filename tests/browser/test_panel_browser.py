@@ -126,6 +126,10 @@ def test_a_leak_alarm_opens_a_map_with_its_candidate_pipes_and_survey_area(page,
     # and what a crew sweeps, in words: five pipes within 300 m of p654, 93 % of the likelihood
     assert page.inner_text("#survey") == (
         "Survey area within 300 m of pipe p654: 5 pipes, together 93.0% of the likelihood")
+    # and where temporary loggers would tell its pipes apart
+    assert page.inner_text("#loggers") == (
+        "Temporary pressure loggers at nodes n611, n609 would best tell the area's pipes apart: 9 pairs of them "
+        "look alike to the sensors, 4 with the loggers.")
     assert [r.get_attribute("data-pipe") for r in page.query_selector_all("#candidates tr[data-pipe]")] == [
         "p654", "p653", "p655"]
     shot(page, "leak-alarm")

@@ -310,6 +310,8 @@ def alarm_detail(store: Store, alarm_id: int, identity: Identity) -> dict[str, A
     if alarm["area"] and None not in (area.get("radius_m"), area.get("likelihood")):
         alarm["survey"] = {"pipe": alarm["detail"].get("pipe"), "radius_m": area["radius_m"],
                            "pipes": len(alarm["area"]), "likelihood": area["likelihood"]}
+    # where temporary loggers would tell the area's pipes apart: nodes, and confusable pairs without and with them
+    alarm["loggers"] = ((alarm["detail"] or {}).get("evidence") or {}).get("logger_sites")
     alarm["trail"] = None
     if identity.can("audit"):
         trail = []

@@ -88,7 +88,8 @@ def confusable_with(signatures: pd.DataFrame, sensors: Sequence[str], pipe: str,
 def rank_sites(signatures: pd.DataFrame, sensors: Sequence[str], n_sites: int = 3,
                candidates: Sequence[str] | None = None, threshold: float = CONFUSABLE_COSINE) -> pd.DataFrame:
     """Greedy sensor placement: ``n_sites`` nodes to add to ``sensors``, each the candidate node (default: every
-    column of ``signatures`` not yet a sensor) that leaves the fewest confusable pipe pairs.
+    column of ``signatures`` not yet a sensor) that leaves the fewest confusable pipe pairs; fewer when no node
+    would tell another pair apart.
 
     Returns one row per added node, in order: ``node``, ``confusable_pairs`` (left with it and those before it)
     and ``resolved_pairs`` (fewer than before it).
@@ -107,6 +108,8 @@ def rank_sites(signatures: pd.DataFrame, sensors: Sequence[str], n_sites: int = 
             v = signatures[node].to_numpy(dtype=float)
             counts.append(_confusable_count(gram + np.outer(v, v), sums + v, len(chosen) + 1, threshold))
         k = int(np.argmin(counts))
+        if counts[k] == before:
+            break  # no node tells another pair apart
         node = pool.pop(k)
         v = signatures[node].to_numpy(dtype=float)
         gram, sums = gram + np.outer(v, v), sums + v
@@ -114,3 +117,17 @@ def rank_sites(signatures: pd.DataFrame, sensors: Sequence[str], n_sites: int = 
         rows.append({"node": node, "confusable_pairs": counts[k], "resolved_pairs": before - counts[k]})
         before = counts[k]
     return pd.DataFrame(rows, columns=["node", "confusable_pairs", "resolved_pairs"])
+
+
+def survey_sites(inp: str | Path, pipes: Sequence[str], sensors: Sequence[str], n_sites: int = 3, *,
+                 workers: int = 2, cache_dir: str | Path | None = None) -> dict[str, object] | None:
+    """Where temporary loggers would best tell ``pipes`` (an alarm's survey area) apart, given the pressure
+    ``sensors``: ``{"nodes": [...], "confusable_pairs": [before, after]}`` (:func:`rank_sites` over every
+    junction), or None when the sensors already tell every pair apart."""
+    sig = node_signatures(inp, pipes, workers=workers, cache_dir=cache_dir)
+    sensors = [s for s in sensors if s in sig.columns]
+    before = confusable_pairs(sig, sensors)
+    if not before:
+        return None
+    ranked = rank_sites(sig, sensors, n_sites)
+    return {"nodes": list(ranked.node), "confusable_pairs": [before, int(ranked.confusable_pairs.iloc[-1])]}

@@ -5,7 +5,9 @@ store onto a regular grid, in the BattLeDIM layout, and handed to the same detec
 (:class:`suvar.leaks.pipeline.LeakDetector`, with the same settings): it learns normal behaviour from the first
 ``train_days``, watches the balance zones the meters close, and scans the rest. Where the utility's network file
 ships with Suvar (the demo's), alarms are localised by simulating a leak on every pipe of the search area with
-WNTR; otherwise they carry no candidates.
+WNTR; otherwise they carry no candidates. A localised alarm also names the junctions where temporary pressure
+loggers would best tell the pipes of its survey area apart (``evidence["logger_sites"]``,
+:func:`suvar.leaks.placement.survey_sites`).
 
 Each zone with smart meters is also watched through its flow balance as the water balance keeps it: a step in its
 net night flow (:mod:`suvar.leaks.nightsteps`) that the SCADA detector has not already alarmed in that zone is a
@@ -30,6 +32,7 @@ from suvar.balance.zone import zone_night_flow
 from suvar.leaks.detect import LeakEvent, residuals
 from suvar.leaks.nightsteps import night_flow_steps
 from suvar.leaks.pipeline import CANDIDATES, LeakDetector
+from suvar.leaks.placement import survey_sites
 from suvar.store import Store
 
 NETWORKS = Path(str(files("suvar") / "data" / "networks"))
@@ -96,6 +99,12 @@ def scan_utility(
     events += zone_flow_events(store, utility_id, links, events, r_h, split, until, train_days, detector)
     events.sort(key=lambda e: e.start)
     for event in events:
+        area = event.evidence.get("area") or {}
+        if network is not None and len(area.get("pipes", ())) > 1:
+            sites = survey_sites(network, area["pipes"], detector.model.pressure_sensors, workers=workers,
+                                 cache_dir=cache_dir)
+            if sites:
+                event.evidence["logger_sites"] = sites
         zone = event.evidence["zone_id"]
         title = (f"Leak suspected from {pd.Timestamp(event.start):%Y-%m-%d %H:%M}"
                  + (f" near pipe {event.pipe}" if event.pipe else f" in zone {zone}" if zone else "")
