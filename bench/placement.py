@@ -4,8 +4,10 @@ Run (about 2 minutes on 2 cores, most of it simulating a leak on every L-Town pi
 
     .venv/bin/python bench/placement.py                      # leaks around the demo's p654, 4 added loggers
     .venv/bin/python bench/placement.py --around none        # leaks anywhere on L-Town
+    .venv/bin/python bench/placement.py --around p639 --radius-m 300 --sites 3   # the demo alarm's survey area
 
-Leaks of 9-20 mm on random pipes (those the BattLeDIM sensors cannot tell from ``--around``, or any pipe) are
+Leaks of 9-20 mm on random pipes (those the BattLeDIM sensors cannot tell from ``--around``, those within
+``--radius-m`` of it as an alarm's survey area, or any pipe) are
 simulated on a model perturbed by ±10 % (roughness, diameter, base demand; :func:`perturb_network`), as day-mean
 pressure changes with 0.01 m of noise, and matched to the nominal model's signatures by least squares with a free
 offset (the raw match of :meth:`suvar.leaks.localise.Localiser.locate`). The rank of the true pipe is reported for
@@ -28,6 +30,7 @@ from suvar.config import load_settings
 from suvar.leaks.localise import _configure, _readings
 from suvar.leaks.placement import confusable_with, node_signatures, rank_sites
 from suvar.leaks.scenarios import network_path, perturb_network, sensor_set
+from suvar.leaks.scoring import PipeDistance
 from suvar.network.hydraulics import add_leak_node, emitter_coefficient
 
 INP = str(network_path("ltown"))
@@ -63,6 +66,8 @@ def true_rank(sig: pd.DataFrame, sensors: list[str], pipe: str, change: pd.Serie
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--around", default="p654", help="pipe whose confusable pipes get the leaks ('none': all)")
+    parser.add_argument("--radius-m", type=float, default=None,
+                        help="the pipes within this distance of --around (an alarm's survey area) instead")
     parser.add_argument("--sites", type=int, default=4)
     parser.add_argument("--leaks", type=int, default=80)
     parser.add_argument("--workers", type=int, default=2)
@@ -71,7 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     sensors = list(sensor_set("ltown").pressure_nodes)
     sig = node_signatures(INP, workers=args.workers, cache_dir=load_settings().cache_dir or None)
     t1 = time.perf_counter()
-    pipes = list(sig.index) if args.around == "none" else [args.around, *confusable_with(sig, sensors, args.around)]
+    if args.around == "none":
+        pipes = list(sig.index)
+    elif args.radius_m is not None:
+        distance = PipeDistance(wntr.network.WaterNetworkModel(INP))
+        pipes = [p for p in sig.index if distance(args.around, p) <= args.radius_m]
+    else:
+        pipes = [args.around, *confusable_with(sig, sensors, args.around)]
     sites = list(rank_sites(sig.loc[pipes], sensors, args.sites).node)
     t2 = time.perf_counter()
     rng = np.random.default_rng(5)
