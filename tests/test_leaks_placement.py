@@ -22,7 +22,7 @@ def _toy() -> pd.DataFrame:
     # Pipes a and b move sensors s1-s3 the same way (b twice as much, plus a common shift, which says nothing of
     # where a leak is); only node n1 tells them apart. Node n2 sees a and b alike. Pipe c points elsewhere.
     return pd.DataFrame({"s1": [1.0, 2.5, 0.0], "s2": [0.0, 0.5, 1.0], "s3": [0.0, 0.5, 0.0],
-                         "n1": [0.0, 1.0, 0.0], "n2": [1.0, 2.0, 0.0]}, index=["a", "b", "c"])
+                         "n1": [0.0, 1.0, 0.0], "n2": [1.0, 2.5, 0.0]}, index=["a", "b", "c"])
 
 
 def test_pipes_whose_signatures_are_parallel_after_centring_are_confusable() -> None:
@@ -36,6 +36,8 @@ def test_rank_sites_adds_the_node_that_separates_the_pair() -> None:
     ranked = rank_sites(_toy(), ["s1", "s2", "s3"], n_sites=1)
     assert ranked.to_dict(orient="records") == [{"node": "n1", "confusable_pairs": 0, "resolved_pairs": 1}]
     assert confusable_with(_toy(), ["s1", "s2", "s3", "n1"], "a") == []
+    # a node that sees a and b alike tells nothing apart: no site is named
+    assert rank_sites(_toy(), ["s1", "s2", "s3"], n_sites=2, candidates=["n2"]).empty
 
 
 def test_rank_one_updates_count_as_the_direct_computation() -> None:
@@ -84,3 +86,9 @@ def test_hanoi_signatures_and_sites_from_the_command_line(tmp_path) -> None:
     assert out["sites"][-1]["confusable_pairs"] == confusable_pairs(sig, ["4", "19", "28",
                                                                           *[s["node"] for s in out["sites"]]])
     assert out["sites"][0]["resolved_pairs"] == pytest.approx(before - out["sites"][0]["confusable_pairs"])
+    around = runner.invoke(app, ["leaks", "sites", "--network", str(inp), "--sensors", "4,19,28", "--around", "12",
+                                 "--workers", "1"], env={"SUVAR_CACHE_DIR": str(tmp_path)})
+    found = json.loads(around.output)["around"]
+    alike = confusable_with(sig, ["4", "19", "28"], "12")
+    assert found["confusable_before"] == len(alike) > 0
+    assert found["confusable_after"] < found["confusable_before"]

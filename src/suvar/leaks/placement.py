@@ -123,11 +123,11 @@ def survey_sites(inp: str | Path, pipes: Sequence[str], sensors: Sequence[str], 
                  workers: int = 2, cache_dir: str | Path | None = None) -> dict[str, object] | None:
     """Where temporary loggers would best tell ``pipes`` (an alarm's survey area) apart, given the pressure
     ``sensors``: ``{"nodes": [...], "confusable_pairs": [before, after]}`` (:func:`rank_sites` over every
-    junction), or None when the sensors already tell every pair apart."""
+    junction), or None when the sensors already tell every pair apart or no logger would tell another apart."""
     sig = node_signatures(inp, pipes, workers=workers, cache_dir=cache_dir)
     sensors = [s for s in sensors if s in sig.columns]
-    before = confusable_pairs(sig, sensors)
-    if not before:
-        return None
     ranked = rank_sites(sig, sensors, n_sites)
+    if ranked.empty:
+        return None
+    before = int(ranked.confusable_pairs.iloc[0] + ranked.resolved_pairs.iloc[0])
     return {"nodes": list(ranked.node), "confusable_pairs": [before, int(ranked.confusable_pairs.iloc[-1])]}
