@@ -130,6 +130,8 @@ def test_a_leak_alarm_opens_a_map_with_its_candidate_pipes_and_survey_area(page,
     assert page.inner_text("#loggers") == (
         "Temporary pressure loggers at nodes n611, n609 would best tell the area's pipes apart: 9 pairs of them "
         "look alike to the sensors, 4 with the loggers.")
+    assert int(page.get_attribute("#network-map", "data-loggers")) == 2  # and marks them on the map
+    assert len(page.query_selector_all("#network-map path.logger")) == 2
     assert [r.get_attribute("data-pipe") for r in page.query_selector_all("#candidates tr[data-pipe]")] == [
         "p654", "p653", "p655"]
     shot(page, "leak-alarm")

@@ -45,7 +45,7 @@ const Suvar = (() => {
     return map;
   }
 
-  async function networkMap(id, utility, zone, candidates, area) {
+  async function networkMap(id, utility, zone, candidates, area, loggers) {
     const el = document.getElementById(id);
     const geo = await api(`/api/v1/utilities/${encodeURIComponent(utility)}/network.geojson`);
     const zones = [...new Set(geo.features.filter((f) => f.properties.layer === "zone").map((f) => f.properties.id))].sort();
@@ -92,6 +92,16 @@ const Suvar = (() => {
         },
       }).addTo(focus);
     }
+    const sites = new Set(loggers || []);
+    let placed = 0;
+    if (sites.size) {  // junctions for temporary pressure loggers in the survey area
+      L.geoJSON(geo, {
+        coordsToLatLng: toLatLng,
+        filter: (f) => f.properties.layer === "node" && sites.has(String(f.properties.id)),
+        pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 7, color: "#0a3069", weight: 2, fillColor: "#54aeff", fillOpacity: 1, className: "logger" }),
+        onEachFeature: (f, l) => { placed += 1; l.bindTooltip(`${T.loggerSite} ${f.properties.id}`); },
+      }).addTo(focus);
+    }
     if (highlighted || surveyed) { map.fitBounds(focus.getBounds().pad(0.6)); }
     if (!highlighted && !surveyed) {
       const zoneLayer = zone && base.getLayers().find((l) => l.feature.properties.layer === "zone" && l.feature.properties.id === zone);
@@ -101,6 +111,7 @@ const Suvar = (() => {
     el.dataset.sensors = String(sensors.getLayers().length);
     el.dataset.candidates = String(highlighted);
     el.dataset.area = String(surveyed);
+    el.dataset.loggers = String(placed);
     return map;
   }
 
