@@ -21,6 +21,7 @@ pure function of its arguments, so every way of running them gives the same sign
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -147,12 +148,8 @@ class Localiser:
         for _, link in wn.links():
             graph.add_edge(link.start_node_name, link.end_node_name,
                            weight=float(link.length) if link.link_type == "Pipe" else 0.0)
-        ends = {p: (wn.get_link(p).start_node_name, wn.get_link(p).end_node_name) for p in self.pipes}
-        self._pipe_sensor_m = np.full((len(self.pipes), len(self.pressure)), np.inf)
-        for j, sensor in enumerate(self.pressure):
-            dist = nx.single_source_dijkstra_path_length(graph, sensor)
-            for i, pipe in enumerate(self.pipes):
-                self._pipe_sensor_m[i, j] = min(dist.get(n, np.inf) for n in ends[pipe])
+        self._graph = graph
+        self._ends = {p: (wn.get_link(p).start_node_name, wn.get_link(p).end_node_name) for p in self.pipes}
         self._scale_m = float(np.median([wn.get_link(p).length for p in self.pipes])) * 3
         self._base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sig: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
@@ -161,6 +158,17 @@ class Localiser:
         self._distance = PipeDistance(wn)
         self._index = {p: i for i, p in enumerate(self.pipes)}
         self._near: dict[str, np.ndarray] = {}
+
+    @functools.cached_property
+    def _pipe_sensor_m(self) -> np.ndarray:
+        """Network distance (m) from each pipe's nearer end to each pressure sensor (pipes × sensors), worked out
+        when first needed: only a search limited to ``n_candidates`` pipes uses it."""
+        out = np.full((len(self.pipes), len(self.pressure)), np.inf)
+        for j, sensor in enumerate(self.pressure):
+            dist = nx.single_source_dijkstra_path_length(self._graph, sensor)
+            for i, pipe in enumerate(self.pipes):
+                out[i, j] = min(dist.get(n, np.inf) for n in self._ends[pipe])
+        return out
 
     def _near_row(self, pipe: str) -> np.ndarray:
         """Whether each of the network's pipes lies within ``search_radius_m`` of ``pipe`` (cached)."""
