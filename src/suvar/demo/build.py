@@ -16,6 +16,7 @@ published to the ledger and a delivery audit. Everything is seeded: two builds g
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ import wntr
 from suvar.alarms import drought_alarms
 from suvar.balance.refresh import refresh_zone_balances
 from suvar.demo.basin import build_demo_basin
+from suvar.leaks.detect import LeakEvent
 from suvar.leaks.scan import scan_utility
+from suvar.leaks.survey import survey_alarm
 from suvar.network.epanet import import_network
 from suvar.network.hydraulics import Leak, simulate
 from suvar.network.registry import check_sensors
@@ -49,6 +52,10 @@ LTOWN_PRESSURE_NODES = [
     "n410", "n415", "n429", "n458", "n469", "n495", "n506", "n516", "n519", "n549", "n613", "n636", "n644",
     "n679", "n722", "n726", "n740", "n752", "n769",
 ]
+#: Lakeside Town's zones by their metered boundary links: A fed from the reservoirs, B behind PRV-3, C from tank T1.
+LTOWN_BOUNDARY = pd.DataFrame(
+    [("A", "p227", "inlet"), ("A", "p235", "inlet"), ("A", "PUMP_1", "outlet"), ("A", "PRV-3", "outlet"),
+     ("B", "PRV-3", "inlet"), ("C", "p239", "inlet")], columns=["zone_id", "link_id", "role"])
 UNDER_REGISTRATION = 0.04
 TARIFF_PER_M3 = 0.9
 
@@ -100,6 +107,8 @@ def build_demo(
             progress(f"{name}: simulated {done / 86400:.1f} of {total / 86400:.0f} days")
 
         res = simulate(wn, days * 86400, leaks=spec.leaks, chunk_s=86400, progress=tick)
+        if spec.utility_id == "ltown":
+            ltown_pressure = res["pressure"][wn.junction_name_list]  # every junction: where loggers may go
         sensors, connections = _registry(store, spec, wn, rng)
         store.upsert_sensors(check_sensors(sensors, store, f"demo:{spec.utility_id}"))
         store.upsert_connections(connections)
@@ -134,6 +143,9 @@ def build_demo(
         events = scan_utility(store, "ltown", train_days=7, cache_dir=cache_dir,
                               progress=throttled(progress, "Lakeside Town: leak scan", every_s=30))
         summary["utilities"]["ltown"]["leak_alarms"] = [e.as_dict() for e in events]
+        progress("Lakeside Town: temporary pressure loggers at the leak alarms' logger sites; logger surveys")
+        summary["utilities"]["ltown"]["logger_surveys"] = logger_surveys(
+            store, ltown_pressure, events, workdir / "ltown" / "loggers.csv", rng, cache_dir)
     password = create_demo_user(store)  # no default passwords: a random one, shown once and kept in a 0600 file
     if password:
         summary["login"] = {"username": DEMO_USER, "file": str(demo_login_path(store))}
@@ -141,12 +153,51 @@ def build_demo(
     return summary
 
 
+def logger_surveys(store: Store, pressure_m: pd.DataFrame, events: list[LeakEvent], path: Path,
+                   rng: np.random.Generator, cache_dir: str | Path | None, install_hour: int = 10
+                   ) -> list[dict[str, object]]:
+    """A crew installs temporary pressure loggers at ``install_hour`` the day after each leak alarm, at the
+    junctions it names (``evidence["logger_sites"]``); they report every 5 minutes until the end of the run
+    (``pressure_m``, the simulated pressure by junction and second of the run, written to ``path`` and ingested).
+    Each such alarm is then localised again with them (:func:`suvar.leaks.survey.survey_alarm`); returns the
+    surveys."""
+    installed: dict[str, pd.Timestamp] = {}
+    for event in events:
+        for node in (event.evidence.get("logger_sites") or {}).get("nodes", []):
+            alarmed = pd.Timestamp(event.alarm_time)
+            alarmed = alarmed.tz_localize("UTC") if alarmed.tzinfo is None else alarmed
+            at = alarmed.floor("D") + pd.Timedelta(days=1, hours=install_hour)
+            installed[node] = min(at, installed.get(node, at))
+    if not installed:
+        return []
+    sensors = pd.DataFrame([{"sensor_id": f"ltown-P-{n}", "kind": "pressure", "unit": "m", "node_id": n,
+                             "description": f"temporary pressure logger, installed {at:%Y-%m-%d %H:%M}"}
+                            for n, at in installed.items()]).assign(utility_id="ltown")
+    store.upsert_sensors(check_sensors(sensors, store, "demo:ltown loggers"))
+    when = START + pd.to_timedelta(pressure_m.index, unit="s")
+    rows = []
+    for node, at in installed.items():
+        on = when >= at
+        values = pressure_m[node].to_numpy()[on] + rng.normal(0, 0.05, int(on.sum()))
+        rows.append(pd.DataFrame({"sensor_id": f"ltown-P-{node}", "timestamp": when[on].strftime(
+            "%Y-%m-%dT%H:%M:%SZ"), "value": np.round(values, 4)}))
+    pd.concat(rows).to_csv(path, index=False)
+    ingest_file(store, path)
+    surveys = []
+    alarms = store.alarms(kind="leak", scope="ltown")
+    for alarm_id, detail in zip(alarms["alarm_id"], alarms["detail"], strict=True):
+        if "logger_sites" in json.loads(detail).get("evidence", {}):
+            try:
+                surveys.append({"alarm_id": int(alarm_id),
+                                **survey_alarm(store, int(alarm_id), START, cache_dir=cache_dir)})
+            except ValueError as exc:  # e.g. an alarm on the run's last day: no whole day of logger readings
+                surveys.append({"alarm_id": int(alarm_id), "skipped": str(exc)})
+    return surveys
+
+
 def _zones(store: Store, spec: UtilitySpec, wn: wntr.network.WaterNetworkModel) -> list[str]:
     if spec.utility_id == "ltown":
-        boundary = pd.DataFrame(
-            [("A", "p227", "inlet"), ("A", "p235", "inlet"), ("A", "PUMP_1", "outlet"), ("A", "PRV-3", "outlet"),
-             ("B", "PRV-3", "inlet"), ("C", "p239", "inlet")], columns=["zone_id", "link_id", "role"])
-        return apply_zones(store, spec.utility_id, boundary=boundary)
+        return apply_zones(store, spec.utility_id, boundary=LTOWN_BOUNDARY)
     # Capital City: bisect the distribution graph (sources and their links left out) into two DMAs.
     graph = wn.to_graph().to_undirected()
     sources = set(wn.reservoir_name_list)

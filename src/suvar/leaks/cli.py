@@ -184,3 +184,27 @@ def scan_cmd(
     except (ValueError, DetectionError) as exc:
         _err(str(exc))
     typer.echo(json.dumps([e.as_dict() for e in events], indent=1, default=str))
+
+
+@app.command("survey")
+def survey_cmd(
+    alarm_id: Annotated[int, typer.Argument(help="the leak alarm whose logger sites now have loggers")],
+    model_start: Annotated[str, typer.Option(
+        "--model-start", help="when the network model's demand patterns begin (UTC), e.g. 2026-10-01")],
+    workers: Annotated[int, typer.Option(help="processes for leak simulations")] = 2,
+) -> None:
+    """Rank a leak alarm's survey area again with the temporary loggers at its logger sites (JSON; kept in the
+    alarm's evidence)."""
+    from suvar.leaks.survey import survey_alarm
+    from suvar.store import open_store
+
+    try:
+        start = pd.Timestamp(model_start)
+    except ValueError:
+        _err(f"--model-start: expected a date or time such as 2026-10-01, got {model_start!r}")
+    try:
+        result = survey_alarm(open_store(), alarm_id, start, workers=workers,
+                              cache_dir=load_settings().cache_dir or None)
+    except (ValueError, DetectionError) as exc:
+        _err(str(exc))
+    typer.echo(json.dumps(result, indent=1))

@@ -259,14 +259,16 @@ class Localiser:
         return out
 
     def locate(self, shift_m: np.ndarray, hour: int, top: int = 10, *, raw: bool = False,
-               within: Collection[str] | None = None) -> Localisation:
+               within: Collection[str] | None = None, groups: np.ndarray | None = None) -> Localisation:
         """Rank candidate pipes for an observed residual shift (m, one value per pressure sensor), or, with
         ``raw``, for the observed change of the pressures themselves against their usual value at those hours.
 
         The raw change suits a leak that shifts every pressure together (an alarm from the inlet's night flow):
         the residual model, which predicts each sensor from the others, cancels most of such a shift. A raw
         change also carries a common offset (tank levels, the night's demand), so it is matched with a free
-        offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance.
+        offset, ``o ≈ a·s + b`` (both vectors centred), and likelihoods use the best fit's residual variance;
+        ``groups`` (a label per sensor) gives each group of sensors an offset of its own (temporary loggers
+        whose datum against the model is unknown, :mod:`suvar.leaks.survey`).
         ``hour`` (of day) is rounded to the nearest of ``SIGNATURE_HOURS`` (to 0 for a window of a day or more) so
         signatures are reused; ``within`` restricts the search to those pipes (the alarmed zone's). Candidates come
         ranked by likelihood; the pipe to report is the first, or with ``search_radius_m`` the centre of the
@@ -276,19 +278,26 @@ class Localiser:
         hour = SIGNATURE_HOURS[int(np.argmin(gaps))] if self.window_h < 24 else 0  # a day covers every hour
         obs = np.asarray(shift_m, dtype=float)
         ok = np.isfinite(obs)
+        labels = (np.zeros(len(obs), dtype=int) if groups is None else np.asarray(groups))[ok]
+        offsets = [labels == g for g in np.unique(labels)] if raw else []
+
+        def centred(x: np.ndarray) -> np.ndarray:
+            for member in offsets:
+                x[member] -= x[member].mean()
+            return x
+
         sigs = self.signatures(self.candidate_pipes(obs, raw=raw, within=within), hour, raw=raw)
+        o = centred(obs[ok])
         rows = []
         for pipe, (sig, leak_m3h) in sigs.items():
-            s, o = sig[ok], obs[ok]
-            if raw:
-                s, o = s - s.mean(), o - o.mean()
+            s = centred(sig[ok])
             ss = float(s @ s)
             a = max(0.0, float(s @ o) / ss) if ss > 0 else 0.0
             sse = float(((o - a * s) ** 2).sum())
             cos = float(s @ o) / np.sqrt(ss * float(o @ o)) if ss > 0 and o.any() else 0.0
             rows.append((pipe, sse, a * leak_m3h, cos))
         rows.sort(key=lambda r: r[1])
-        var = rows[0][1] / max(1, int(ok.sum()) - 2) if raw else float(np.mean(self.sigma_m[ok] ** 2))
+        var = rows[0][1] / max(1, int(ok.sum()) - 1 - len(offsets)) if raw else float(np.mean(self.sigma_m[ok] ** 2))
         var = max(var, 1e-6)
         weights = np.exp(-(np.array([r[1] for r in rows]) - rows[0][1]) / (2 * var))
         weights /= weights.sum()

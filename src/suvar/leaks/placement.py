@@ -43,13 +43,22 @@ def node_signatures(inp: str | Path, pipes: Sequence[str] | None = None, nodes: 
     with a reference leak (hole ``diameter_m``) on each of ``pipes`` (default: every pipe): one row per pipe,
     simulated as the localiser's signatures are (:class:`~suvar.leaks.localise.Localiser`, in parallel, kept in
     ``cache_dir`` when given)."""
-    wn = wntr.network.WaterNetworkModel(str(inp))
-    pipes = list(wn.pipe_name_list if pipes is None else pipes)
-    nodes = list(wn.junction_name_list if nodes is None else nodes)
-    loc = Localiser(inp, nodes, [], np.eye(len(nodes)), np.ones(len(nodes)), n_candidates=None, workers=workers,
-                    window_h=window_h, diameter_m=diameter_m, cache_dir=cache_dir)
+    loc = junction_localiser(inp, nodes, workers=workers, window_h=window_h, diameter_m=diameter_m,
+                             cache_dir=cache_dir)
+    pipes = list(loc.pipes if pipes is None else pipes)
     sigs = loc.signatures(pipes, 0, raw=True)
-    return pd.DataFrame([sigs[p][0] for p in pipes], index=pd.Index(pipes, name="pipe"), columns=nodes)
+    return pd.DataFrame([sigs[p][0] for p in pipes], index=pd.Index(pipes, name="pipe"), columns=list(loc.pressure))
+
+
+def junction_localiser(inp: str | Path, nodes: Sequence[str] | None = None, *, workers: int = 2, window_h: int = 24,
+                       diameter_m: float = 0.015, cache_dir: str | Path | None = None) -> Localiser:
+    """A localiser on raw pressure changes with ``nodes`` (default: every junction) as its sensors, every pipe a
+    candidate: the one :func:`node_signatures` simulates with, so both share kept signatures."""
+    if nodes is None:
+        nodes = wntr.network.WaterNetworkModel(str(inp)).junction_name_list
+    nodes = list(nodes)
+    return Localiser(inp, nodes, [], np.eye(len(nodes)), np.ones(len(nodes)), n_candidates=None, workers=workers,
+                     window_h=window_h, diameter_m=diameter_m, cache_dir=cache_dir)
 
 
 def _confusable_count(gram: np.ndarray, sums: np.ndarray, m: int, threshold: float) -> int:

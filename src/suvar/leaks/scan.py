@@ -20,6 +20,7 @@ signature with a cosine of 0.99.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -40,7 +41,7 @@ NETWORKS = Path(str(files("suvar") / "data" / "networks"))
 NIGHT_STEP_DAYS = 7
 
 
-def _tables(store: Store, utility_id: str, start: str | None, end: str | None) -> dict[str, pd.DataFrame]:
+def scada_tables(store: Store, utility_id: str, start: str | None, end: str | None) -> dict[str, pd.DataFrame]:
     """The utility's stored SCADA and smart-meter readings as BattLeDIM-layout tables on one regular grid:
     ``pressures`` (m) and ``levels`` (m) by node, ``flows`` (m³/h) by link, ``demands`` (L/h) by metered node."""
     sensors = store.sensors(utility_id)
@@ -72,6 +73,12 @@ def _tables(store: Store, utility_id: str, start: str | None, end: str | None) -
     return tables
 
 
+def network_file(store: Store, utility_id: str) -> Path | None:
+    """The utility's network file where it ships with Suvar (the demo's), else None."""
+    source = store.utilities().set_index("utility_id").loc[utility_id, "source_file"]
+    return NETWORKS / source if source and (NETWORKS / source).is_file() else None
+
+
 def scan_utility(
     store: Store, utility_id: str, *, train_days: float = 7.0, start: str | None = None, end: str | None = None,
     workers: int = 2, candidates: int | None = CANDIDATES, progress: Callable[[float], None] | None = None,
@@ -81,12 +88,13 @@ def scan_utility(
     raised as an alarm. Returns the events; ``progress`` gets the fraction scanned, and ``rejected`` (a list)
     collects the alarms the detector judged to be repairs, growth of a known leak or sensor faults; ``cache_dir``
     keeps the simulated leak signatures for the next scan (``SUVAR_CACHE_DIR``)."""
-    tables = _tables(store, utility_id, start, end)
+    tables = scada_tables(store, utility_id, start, end)
     grid = tables["pressures"].index
     tables.setdefault("flows", pd.DataFrame(index=grid))
     split = grid[0] + pd.Timedelta(days=train_days)
-    source = store.utilities().set_index("utility_id").loc[utility_id, "source_file"]
-    network = NETWORKS / source if source and (NETWORKS / source).is_file() else None
+    trained = tables["pressures"][grid < split].notna().any()
+    tables["pressures"] = tables["pressures"].loc[:, trained]  # not sensors put in later (a survey's loggers)
+    network = network_file(store, utility_id)
     detector = LeakDetector.fit({k: v[v.index < split] for k, v in tables.items()}, network, workers=workers,
                                 n_candidates=candidates, cache_dir=cache_dir)
     events = detector.detect({k: v[v.index >= split] for k, v in tables.items()}, progress=progress,
@@ -98,6 +106,10 @@ def scan_utility(
     until = pd.Timestamp(end) if end else grid[-1] + (grid[1] - grid[0])
     events += zone_flow_events(store, utility_id, links, events, r_h, split, until, train_days, detector)
     events.sort(key=lambda e: e.start)
+    raised = store.alarms(kind="leak", scope=utility_id)
+    details = {key: (json.loads(detail) if detail else {}).get("evidence") or {}
+               for key, detail in zip(raised["dedup_key"], raised["detail"], strict=True)}
+    surveyed = {key: evidence["logger_survey"] for key, evidence in details.items() if "logger_survey" in evidence}
     for event in events:
         area = event.evidence.get("area") or {}
         if network is not None and len(area.get("pipes", ())) > 1:
@@ -109,8 +121,12 @@ def scan_utility(
         title = (f"Leak suspected from {pd.Timestamp(event.start):%Y-%m-%d %H:%M}"
                  + (f" near pipe {event.pipe}" if event.pipe else f" in zone {zone}" if zone else "")
                  + (f", about {event.est_size_m3h:.1f} m³/h" if event.est_size_m3h else ""))
-        store.raise_alarm(alarm("leak", _severity(event), utility_id, title, key=f"{event.start}",
-                                zone_id=zone, start=event.start, detail=event.as_dict()))
+        record = alarm("leak", _severity(event), utility_id, title, key=f"{event.start}", zone_id=zone,
+                       start=event.start, detail=event.as_dict())
+        if record["dedup_key"] in surveyed:  # a logger survey made since an earlier scan stays with its alarm
+            event.evidence["logger_survey"] = surveyed[record["dedup_key"]]
+            record["detail"] = json.dumps(event.as_dict(), default=str)
+        store.raise_alarm(record)
     return events
 
 
