@@ -49,5 +49,9 @@ def seed(store: Store, app, basin_dir: Path, drought_factor: float) -> dict[str,
                 "evidence": {"area": {"radius_m": 300.0, "pipes": ["p654", "p653", "p655", "p652", "p656"],
                                       "likelihood": 0.93},
                              # as suvar.leaks.placement.survey_sites gives for that area (tests/test_leaks_placement.py)
-                             "logger_sites": {"nodes": ["n611", "n609"], "confusable_pairs": [9, 4]}}}))
+                             "logger_sites": {"nodes": ["n611", "n609"], "confusable_pairs": [9, 4]},
+                             # once loggers are in there: the area ranked again (suvar.leaks.survey.survey_alarm)
+                             "logger_survey": {"loggers": ["n611", "n609"], "days": ["2026-10-05", "2026-10-07"],
+                                               "n_days": 3, "pipe": "p654", "est_size_m3h": 9.8, "cosine": 0.99,
+                                               "candidates": [["p654", 0.72], ["p655", 0.2], ["p653", 0.08]]}}}))
     return secrets

@@ -134,6 +134,13 @@ def test_a_leak_alarm_opens_a_map_with_its_candidate_pipes_and_survey_area(page,
     assert len(page.query_selector_all("#network-map path.logger")) == 2
     assert [r.get_attribute("data-pipe") for r in page.query_selector_all("#candidates tr[data-pipe]")] == [
         "p654", "p653", "p655"]
+    # once the loggers are in: the area's pipes ranked again from measured against modelled pressures
+    assert page.inner_text("#logger-survey") == (
+        "With loggers at nodes n611, n609, 3 whole days from 2026-10-05 to 2026-10-07, measured against modelled "
+        "pressures rank the area's pipes:")
+    assert [r.get_attribute("data-pipe") for r in page.query_selector_all("#survey-candidates tr[data-pipe]")] == [
+        "p654", "p655", "p653"]
+    assert page.inner_text("#map-title") == "Candidate pipes after the logger survey"  # the map shows those
     shot(page, "leak-alarm")
 
 

@@ -311,7 +311,10 @@ def alarm_detail(store: Store, alarm_id: int, identity: Identity) -> dict[str, A
         alarm["survey"] = {"pipe": alarm["detail"].get("pipe"), "radius_m": area["radius_m"],
                            "pipes": len(alarm["area"]), "likelihood": area["likelihood"]}
     # where temporary loggers would tell the area's pipes apart: nodes, and confusable pairs without and with them
-    alarm["loggers"] = ((alarm["detail"] or {}).get("evidence") or {}).get("logger_sites")
+    evidence = (alarm["detail"] or {}).get("evidence") or {}
+    alarm["loggers"] = evidence.get("logger_sites")
+    # once loggers are in: the area's pipes ranked again from measured against modelled pressures
+    alarm["logger_survey"] = evidence.get("logger_survey")
     alarm["trail"] = None
     if identity.can("audit"):
         trail = []
