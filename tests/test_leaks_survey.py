@@ -13,6 +13,7 @@ import pytest
 import wntr
 from typer.testing import CliRunner
 
+from suvar.alarms import alarm
 from suvar.cli import app
 from suvar.demo.build import demo_specs, logger_surveys
 from suvar.leaks.placement import junction_localiser
@@ -134,10 +135,27 @@ def test_loggers_survey_a_stored_leak_alarm(demo_store: tuple[DuckStore, dict], 
     store.close()
 
 
-def test_cli_names_what_it_cannot_survey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_names_what_it_cannot_survey_and_the_model_clock_is_kept(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUVAR_DB", str(tmp_path / "suvar.duckdb"))
     runner = CliRunner()
     res = runner.invoke(app, ["leaks", "survey", "5", "--model-start", "2026-10-01"])
     assert res.exit_code == 2 and "no leak alarm 5" in res.output
     res = runner.invoke(app, ["leaks", "survey", "5", "--model-start", "first of October"])
     assert res.exit_code == 2 and "--model-start: expected a date" in res.output
+    # the network model's clock: kept with the utility when given at import, asked for when not
+    inp = str(network_path("hanoi"))
+    res = runner.invoke(app, ["network", "import", inp, "--utility", "h", "--model-start", "soon"])
+    assert res.exit_code == 2 and "--model-start: expected a date" in res.output
+    assert runner.invoke(app, ["network", "import", inp, "--utility", "h", "--model-start",
+                               "2026-10-01T02:00+02:00"]).exit_code == 0
+    assert runner.invoke(app, ["network", "import", inp, "--utility", "g"]).exit_code == 0
+    store = DuckStore(tmp_path / "suvar.duckdb")
+    starts = store.utilities().set_index("utility_id")["model_start"]
+    assert starts["h"] == pd.Timestamp("2026-10-01 00:00") and pd.isna(starts["g"])
+    evidence = {"area": {"pipes": ["12", "11"]}, "logger_sites": {"nodes": ["13", "14"]}}
+    alarm_id = store.raise_alarm(alarm("leak", "warning", "g", "Leak", key="k", detail={
+        "start": "2026-10-03 10:00", "evidence": evidence}))
+    store.close()
+    res = runner.invoke(app, ["leaks", "survey", str(alarm_id)])
+    assert res.exit_code == 2 and "utility 'g' has no model start" in res.output

@@ -136,14 +136,23 @@ def network_import(
     kind: Annotated[str | None, typer.Option(help="city, town ...")] = None,
     zones: Annotated[Path | None, typer.Option(help="CSV node_id,zone")] = None,
     boundary: Annotated[Path | None, typer.Option(help="CSV zone,link_id,role (role inlet|outlet)")] = None,
+    model_start: Annotated[str | None, typer.Option(
+        "--model-start", help="when (UTC) the model's demand patterns begin, e.g. 2026-10-01: a logger survey runs "
+                              "the model for the days it surveys")] = None,
 ) -> None:
     """Import an EPANET .inp network, and optionally its zones (DMAs)."""
+    import pandas as pd
+
     from suvar.network.epanet import NetworkError, import_network
     from suvar.network.zones import ZoneError, apply_zones
 
     store = _store()
     try:
-        summary = import_network(store, file, utility, name=name, kind=kind)
+        start = None if model_start is None else pd.Timestamp(model_start)
+    except ValueError:
+        _fail(f"--model-start: expected a date or time such as 2026-10-01, got {model_start!r}")
+    try:
+        summary = import_network(store, file, utility, name=name, kind=kind, model_start=start)
         if zones or boundary:
             summary["zones"] = apply_zones(store, utility, node_file=zones, boundary_file=boundary)
     except (NetworkError, ZoneError) as exc:

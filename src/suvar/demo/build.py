@@ -95,7 +95,8 @@ def build_demo(
     summary: dict[str, object] = {"start": START.isoformat(), "days": days, "utilities": {}}
     for spec in demo_specs(days):
         inp = Path(str(NETWORKS / spec.inp))
-        info = import_network(store, inp, spec.utility_id, name=spec.name, kind=spec.kind, country="Demo Republic")
+        info = import_network(store, inp, spec.utility_id, name=spec.name, kind=spec.kind, country="Demo Republic",
+                              model_start=START)  # the simulation below starts the patterns at START
         wn = wntr.network.WaterNetworkModel(str(inp))
         wn.options.time.hydraulic_timestep = spec.step_s
         wn.options.time.report_timestep = spec.step_s
@@ -188,8 +189,7 @@ def logger_surveys(store: Store, pressure_m: pd.DataFrame, events: list[LeakEven
     for alarm_id, detail in zip(alarms["alarm_id"], alarms["detail"], strict=True):
         if "logger_sites" in json.loads(detail).get("evidence", {}):
             try:
-                surveys.append({"alarm_id": int(alarm_id),
-                                **survey_alarm(store, int(alarm_id), START, cache_dir=cache_dir)})
+                surveys.append({"alarm_id": int(alarm_id), **survey_alarm(store, int(alarm_id), cache_dir=cache_dir)})
             except ValueError as exc:  # e.g. an alarm on the run's last day: no whole day of logger readings
                 surveys.append({"alarm_id": int(alarm_id), "skipped": str(exc)})
     return surveys

@@ -189,8 +189,9 @@ def scan_cmd(
 @app.command("survey")
 def survey_cmd(
     alarm_id: Annotated[int, typer.Argument(help="the leak alarm whose logger sites now have loggers")],
-    model_start: Annotated[str, typer.Option(
-        "--model-start", help="when the network model's demand patterns begin (UTC), e.g. 2026-10-01")],
+    model_start: Annotated[str | None, typer.Option(
+        "--model-start", help="when the network model's demand patterns begin (UTC), e.g. 2026-10-01 (default: as "
+                              "imported with the network)")] = None,
     workers: Annotated[int, typer.Option(help="processes for leak simulations")] = 2,
 ) -> None:
     """Rank a leak alarm's survey area again with the temporary loggers at its logger sites (JSON; kept in the
@@ -199,7 +200,7 @@ def survey_cmd(
     from suvar.store import open_store
 
     try:
-        start = pd.Timestamp(model_start)
+        start = None if model_start is None else pd.Timestamp(model_start)
     except ValueError:
         _err(f"--model-start: expected a date or time such as 2026-10-01, got {model_start!r}")
     try:

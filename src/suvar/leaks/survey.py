@@ -155,11 +155,11 @@ def survey_locate(inp: str | Path, area_pipes: Collection[str], shift_m: pd.Seri
     return loc.locate(obs, 0, top=top, raw=True, within=set(area_pipes), groups=groups)
 
 
-def survey_alarm(store: Store, alarm_id: int, model_start: pd.Timestamp, *, workers: int = 2,
+def survey_alarm(store: Store, alarm_id: int, model_start: pd.Timestamp | None = None, *, workers: int = 2,
                  cache_dir: str | Path | None = None) -> dict[str, object]:
     """Localise a stored leak alarm again with the loggers at its logger sites (module docs), once they have
     reported for a whole day: the result is kept in the alarm's ``evidence["logger_survey"]`` and returned.
-    ``model_start``: when the network model's demand patterns begin."""
+    ``model_start``: when the network model's demand patterns begin (default: as imported with the network)."""
     alarms = store.alarms(kind="leak")
     found = alarms[alarms["alarm_id"] == int(alarm_id)]
     if found.empty:
@@ -172,6 +172,11 @@ def survey_alarm(store: Store, alarm_id: int, model_start: pd.Timestamp, *, work
     network = network_file(store, row["scope"])
     if len(area) < 2 or not sites or network is None:
         raise ValueError(f"leak alarm {alarm_id} names no survey area and logger sites on a network Suvar holds")
+    if model_start is None:
+        model_start = store.utilities().set_index("utility_id").loc[row["scope"], "model_start"]
+        if pd.isna(model_start):
+            raise ValueError(f"utility {row['scope']!r} has no model start: when its network model's demand "
+                             "patterns begin (give it, or import the network with --model-start)")
     leak_start = _utc(detail["start"])
     begin = leak_start.floor("D") - pd.Timedelta(days=BASELINE_DAYS)
     tables = scada_tables(store, row["scope"], begin.isoformat(), None)

@@ -79,14 +79,19 @@ def network_tables(wn: wntr.network.WaterNetworkModel) -> tuple[pd.DataFrame, pd
 
 def import_network(
     store: Store, path: str | Path, utility_id: str, *, name: str | None = None, kind: str | None = None,
-    country: str | None = None,
+    country: str | None = None, model_start: pd.Timestamp | None = None,
 ) -> dict[str, object]:
-    """Read an EPANET file and store it as ``utility_id``'s network; returns a summary."""
+    """Read an EPANET file and store it as ``utility_id``'s network; returns a summary. ``model_start``: when
+    (UTC) the model's demand patterns begin, so that the model can be run for a given day (a logger survey)."""
     wn = read_inp(path)
     nodes, links, patterns = network_tables(wn)
+    if model_start is not None:
+        model_start = pd.Timestamp(model_start)
+        model_start = (model_start if model_start.tzinfo is None else model_start.tz_convert("UTC").tz_localize(None)
+                       ).to_pydatetime()  # stored as naive UTC, as every timestamp
     store.upsert_utility(
         utility_id, name or utility_id, kind=kind, country=country,
-        flow_units=str(wn.options.hydraulic.inpfile_units), source_file=Path(path).name,
+        flow_units=str(wn.options.hydraulic.inpfile_units), source_file=Path(path).name, model_start=model_start,
     )
     store.replace_network(utility_id, nodes, links, patterns)
     pipes = links[links["link_type"] == "Pipe"]

@@ -18,12 +18,13 @@ class SqlStore(KeptBalances):
     """The registry, tokens, sessions, alarms, ledger and series methods common to both stores."""
 
     def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
-        cols = ["kind", "country", "flow_units", "source_file", "basin"]
+        cols = ["kind", "country", "flow_units", "source_file", "basin", "model_start"]
         values = [attrs.get(c) for c in cols]
         with self._tx() as con:
             con.execute("DELETE FROM utilities WHERE utility_id = ?", [utility_id])
             con.execute(
-                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO utilities (utility_id, name, {', '.join(cols)}) VALUES "
+                f"(?, ?, {', '.join('?' * len(cols))})",
                 [utility_id, name, *values],
             )
 

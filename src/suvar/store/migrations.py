@@ -224,6 +224,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        7,
+        "utilities: when the network model's demand patterns begin",
+        [
+            "ALTER TABLE utilities ADD COLUMN model_start TIMESTAMP",  # UTC; a logger survey runs the model by it
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
