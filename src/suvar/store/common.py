@@ -17,7 +17,7 @@ from suvar.store.kept import KeptBalances
 class SqlStore(KeptBalances):
     """The registry, tokens, sessions, alarms, ledger and series methods common to both stores."""
 
-    def upsert_utility(self, utility_id: str, name: str, **attrs: str | None) -> None:
+    def upsert_utility(self, utility_id: str, name: str, **attrs: object) -> None:
         cols = ["kind", "country", "flow_units", "source_file", "basin", "model_start"]
         values = [attrs.get(c) for c in cols]
         with self._tx() as con:
