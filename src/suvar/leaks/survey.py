@@ -184,6 +184,11 @@ def survey_alarm(store: Store, alarm_id: int, model_start: pd.Timestamp | None =
                          else tables.get(k) for k in ("pressures", "levels"))
     step_s = int((pressures.index[1] - pressures.index[0]).total_seconds())
     masked, _ = mask_faults(pressures, np.full(pressures.shape[1], SPIKE_M))
+    # the model runs day by day, each from the day before: days after the survey's last one change nothing
+    logged = day_means(masked[[n for n in sites if n in masked.columns]], step_s).notna().all(axis=1)
+    logged = logged.index[logged & (logged.index >= leak_start.floor("D") + pd.Timedelta(days=1))]
+    if len(logged):
+        masked = masked[masked.index < logged[:SURVEY_DAYS][-1] + pd.Timedelta(days=1)]
     errors = model_residuals(network, masked, step_s, _utc(model_start), levels)
     shift, days = survey_shift(errors, sites, leak_start)
     loggers = [n for n in sites if n in errors.columns]
